@@ -3,5 +3,9 @@
 #![no_std]
 
 extern crate alloc;
+#[cfg(test)]
+extern crate std;
 
 pub mod addr;
+pub mod iova;
+pub mod pgtable;

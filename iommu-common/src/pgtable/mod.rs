@@ -1,0 +1,1 @@
+//! IO page tables (being written).
