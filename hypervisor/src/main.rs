@@ -1,4 +1,138 @@
+//! Bulkhead: a static partitioning hypervisor for AArch64 at EL2.
+//!
+//! Boot flow (see docs/ARCHITECTURE.md): `arch::boot` enters at EL2 with a
+//! stack, `rust_entry` reads the device tree, maps RAM and devices, starts the
+//! heap and the other CPUs, and reports the board it found.
 #![no_std]
 #![no_main]
-#[panic_handler]
-fn panic(_: &core::panic::PanicInfo) -> ! { loop {} }
+
+extern crate alloc;
+
+mod arch;
+mod banner;
+mod console;
+mod dtb;
+mod exit;
+mod heap;
+mod log;
+mod mem;
+mod pci;
+#[cfg(feature = "selftest")]
+mod selftest;
+mod smmu_probe;
+mod smp;
+
+use aarch64_cpu::registers::{CurrentEL, Readable};
+use arch::mmu;
+use exit::ExitCode;
+
+/// The board this image was built for (`BULKHEAD_BOARD` at build time).
+pub fn board() -> &'static boards::Board {
+    boards::board_by_name(env!("BULKHEAD_BOARD")).expect("build.rs only accepts known boards")
+}
+
+#[no_mangle]
+extern "C" fn rust_entry(cpu: usize, dtb: usize) -> ! {
+    if cpu == 0 {
+        primary(dtb)
+    } else {
+        smp::secondary_main(cpu)
+    }
+}
+
+fn primary(dtb_addr: usize) -> ! {
+    let board = board();
+    // The board's console until the device tree names one, so that DT errors
+    // can be reported at all.
+    log::set_console(board.console.base as usize, board.console.clock_hz);
+    let el = CurrentEL.read(CurrentEL::EL);
+    if el != 2 {
+        defmt::error!(
+            "entered at EL{=u64}: Bulkhead runs at EL2 (enable virtualization in the loader)",
+            el
+        );
+        exit::fail(ExitCode::WrongExceptionLevel);
+    }
+    log::set_cpu_index(0);
+    defmt::info!(
+        "Bulkhead {=str} for {=str}",
+        env!("CARGO_PKG_VERSION"),
+        board.name
+    );
+
+    let dt = match dtb::load(dtb_addr, board) {
+        Ok(dt) => dt,
+        Err(e) => {
+            defmt::error!("device tree at {=usize:#x} refused: {}", dtb_addr, e);
+            exit::fail(ExitCode::BadDeviceTree);
+        }
+    };
+    let platform = &dt.platform;
+    if let Some(uart) = &platform.uart {
+        if uart.base != board.console.base {
+            log::set_console(uart.base as usize, uart.clock_hz);
+        }
+    }
+
+    if let Err(e) = build_el2_map(platform) {
+        defmt::error!("EL2 memory map: {}", e);
+        exit::fail(ExitCode::HardwareError);
+    }
+    mmu::enable();
+
+    let heap = match mem::place_heap(platform, dt.range) {
+        Ok(h) => h,
+        Err(e) => {
+            defmt::error!("no RAM for the heap: {}", e);
+            exit::fail(ExitCode::HardwareError);
+        }
+    };
+    // SAFETY: `place_heap` chose RAM that is mapped read-write and used by
+    // nothing else (not the image, the DT or a reserved region).
+    unsafe { heap::init(heap.start as usize, (heap.end - heap.start) as usize) };
+    defmt::debug!(
+        "memory: image {}, device tree {}, heap {}",
+        mem::image(),
+        dt.range,
+        heap
+    );
+
+    banner::report(board, platform);
+    log::enable_shared();
+    let online = smp::start_secondaries(platform);
+    defmt::info!(
+        "CPUs online: {=usize} of {=usize}",
+        online,
+        platform.cpus.len()
+    );
+
+    #[cfg(feature = "selftest")]
+    selftest::run(&dt);
+    #[cfg(not(feature = "selftest"))]
+    exit::success()
+}
+
+/// Identity maps RAM (the image W^X) and every device the DT names.
+fn build_el2_map(platform: &boards::Platform<'_>) -> Result<(), mmu::MapError> {
+    use mmu::Attr;
+    let mut map = mmu::Builder::new();
+    let img = mem::image();
+    for ram in platform.memory.iter() {
+        let end = ram.end().ok_or(mmu::MapError::OutOfRange)?;
+        // RAM around the image read-write; the image's own sections W^X.
+        if ram.base < img.text.start {
+            map.map(ram.base, img.text.start.min(end), Attr::RamRw)?;
+        }
+        if end > img.data.end {
+            map.map(ram.base.max(img.data.end), end, Attr::RamRw)?;
+        }
+    }
+    map.map(img.text.start, img.text.end, Attr::RamRx)?;
+    map.map(img.rodata.start, img.rodata.end, Attr::RamRo)?;
+    map.map(img.data.start, img.data.end, Attr::RamRw)?;
+    for dev in dtb::device_regions(platform) {
+        map.map(dev.base, dev.base.saturating_add(dev.size), Attr::Device)?;
+    }
+    map.finish();
+    Ok(())
+}

@@ -1,0 +1,3 @@
+//! The hypervisor's console: the board's UART, carrying defmt frames.
+
+pub mod pl011;
