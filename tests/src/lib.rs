@@ -1,1 +1,193 @@
-//! placeholder
+//! The in-QEMU test plan: which images boot on which board with which QEMU
+//! arguments, and what each run must show. `cargo xtask test` runs every
+//! suite, collects the named cases each image reports (`case NAME: pass`),
+//! checks the exit status and the expected log lines, and counts a suite
+//! that hangs past its timeout as failed.
+//!
+//! The cases themselves run inside the hypervisor (`hypervisor/src/selftest/`,
+//! built with the `selftest` feature); this crate only says how to run them
+//! and what to expect, so the plan is reviewable in one place.
+#![forbid(unsafe_code)]
+
+/// How a device tree is damaged before QEMU hands it over, to prove that bad
+/// input is refused with an error instead of a crash or a hang.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DtbDamage {
+    /// Rename a node (same length, so the blob stays well-formed): the node
+    /// the hypervisor looks for is then missing.
+    RenameNode {
+        /// The node's name as it appears in the blob.
+        from: &'static str,
+        /// Its new name, of the same length.
+        to: &'static str,
+    },
+}
+
+/// Which device tree the run gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dtb {
+    /// The board's own: QEMU's generated DT on `virt`, the kernel package's
+    /// `bcm2711-rpi-4-b.dtb` on `raspi4b` (as the Pi firmware would pass).
+    Board,
+    /// The board's DT with damage applied.
+    Damaged(DtbDamage),
+}
+
+/// One QEMU run and what it must show.
+#[derive(Clone, Debug)]
+pub struct Suite {
+    /// Unique name, printed in the summary.
+    pub name: &'static str,
+    /// Board name (`boards::BOARDS`).
+    pub board: &'static str,
+    /// Hypervisor cargo features beyond `qemu-exit`.
+    pub features: &'static [&'static str],
+    /// Kernel command line: selects self-test cases (`bulkhead.selftest=a,b`).
+    pub append: Option<&'static str>,
+    /// Extra QEMU arguments.
+    pub qemu_args: &'static [&'static str],
+    /// The device tree handed over.
+    pub dtb: Dtb,
+    /// The exit status the hypervisor must end with.
+    pub expect_status: i32,
+    /// Substrings that must each appear in some decoded log line.
+    pub expect_lines: &'static [&'static str],
+    /// Substrings that must appear in no decoded log line.
+    pub forbid_lines: &'static [&'static str],
+    /// Wall-clock limit; a run still going is killed and fails.
+    pub timeout_secs: u64,
+}
+
+const SELFTEST: &[&str] = &["selftest"];
+
+/// Every suite, in the order `cargo xtask test` runs them.
+pub fn suites() -> Vec<Suite> {
+    let base = Suite {
+        name: "",
+        board: "qemu-virt",
+        features: &[],
+        append: None,
+        qemu_args: &[],
+        dtb: Dtb::Board,
+        expect_status: 0,
+        expect_lines: &[],
+        forbid_lines: &["panic", "unexpected exception"],
+        timeout_secs: 60,
+    };
+    vec![
+        Suite {
+            name: "virt-boot-banner",
+            qemu_args: &["-nic", "none", "-device", "edu"],
+            expect_lines: &[
+                "board qemu-virt",
+                "RAM 1024 MiB",
+                "CPUs online: 1 of 1",
+                "GICv3",
+                "SMMUv3 at 0x9050000",
+                "PCI 00:01.0 1234:11e8",
+            ],
+            ..base.clone()
+        },
+        Suite {
+            name: "virt-smp3-2g-edu",
+            qemu_args: &["-smp", "3", "-m", "2G", "-device", "edu"],
+            expect_lines: &["RAM 2048 MiB", "CPUs online: 3 of 3", "1234:11e8"],
+            ..base.clone()
+        },
+        Suite {
+            name: "virt-smp4-all-cores",
+            qemu_args: &["-smp", "4"],
+            expect_lines: &["CPUs online: 4 of 4", "cpu 3 online"],
+            ..base.clone()
+        },
+        Suite {
+            name: "virt-selftest",
+            features: SELFTEST,
+            qemu_args: &["-smp", "2", "-nic", "none", "-device", "edu"],
+            expect_lines: &["selftest: "],
+            ..base.clone()
+        },
+        Suite {
+            name: "virt-el2-fault-is-reported",
+            features: SELFTEST,
+            append: Some("bulkhead.selftest=el2_unmapped_read"),
+            expect_status: 2,
+            expect_lines: &["unexpected exception", "Translation", "read of 0x"],
+            forbid_lines: &["panic"],
+            ..base.clone()
+        },
+        Suite {
+            name: "virt-dt-without-cpus-is-refused",
+            dtb: Dtb::Damaged(DtbDamage::RenameNode {
+                from: "cpus",
+                to: "cpuz",
+            }),
+            expect_status: 4,
+            expect_lines: &["device tree", "/cpus"],
+            ..base.clone()
+        },
+        Suite {
+            name: "rpi4-boot-banner",
+            board: "rpi4",
+            expect_lines: &["board rpi4", "CPUs online: 4 of 4", "GICv2", "no SMMU"],
+            ..base.clone()
+        },
+        Suite {
+            name: "rpi4-selftest",
+            board: "rpi4",
+            features: SELFTEST,
+            expect_lines: &["selftest: "],
+            ..base.clone()
+        },
+        Suite {
+            name: "rpi4-dt-without-cpus-is-refused",
+            board: "rpi4",
+            dtb: Dtb::Damaged(DtbDamage::RenameNode {
+                from: "cpus",
+                to: "cpuz",
+            }),
+            expect_status: 4,
+            expect_lines: &["device tree", "/cpus"],
+            ..base
+        },
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn suite_names_are_unique_and_boards_known() {
+        let mut seen = HashSet::new();
+        for s in suites() {
+            assert!(seen.insert(s.name), "duplicate suite {}", s.name);
+            assert!(
+                ["qemu-virt", "rpi4"].contains(&s.board),
+                "{}: unknown board {}",
+                s.name,
+                s.board
+            );
+            assert!(
+                s.timeout_secs > 0 && s.timeout_secs <= 600,
+                "{}: timeout",
+                s.name
+            );
+        }
+    }
+
+    #[test]
+    fn damage_keeps_the_blob_size() {
+        for s in suites() {
+            if let Dtb::Damaged(DtbDamage::RenameNode { from, to }) = s.dtb {
+                assert_eq!(
+                    from.len(),
+                    to.len(),
+                    "{}: a rename must keep the length",
+                    s.name
+                );
+            }
+        }
+    }
+}

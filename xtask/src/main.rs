@@ -1,1 +1,211 @@
-fn main() {}
+//! `cargo xtask`: every step a person would otherwise type. See `--help`.
+
+mod build;
+mod debian;
+mod decode;
+mod fixtures;
+mod provision;
+mod qemu;
+mod test;
+mod util;
+
+use anyhow::{bail, Context, Result};
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
+
+const HELP: &str = "\
+cargo xtask <command>
+
+  run [--board qemu-virt|rpi4] [-- QEMU-ARGS...]
+        build the hypervisor, boot it in QEMU, stream the decoded defmt log,
+        exit with the hypervisor's own status. Arguments after `--` go to
+        QEMU unchanged (-smp, -m, -device ...).
+  test [--no-host] [--suite SUBSTRING]
+        host unit tests of every library crate, then the in-QEMU suites;
+        ends with `N passed, M failed`. The options narrow the run while
+        developing; CI runs everything.
+  image --board rpi4 [--out DIR]
+        the files for a Raspberry Pi 4 SD card (kernel8.img, config.txt fragment).
+  fixtures
+        regenerate the device-tree test fixtures under target/dt-fixtures.
+  provision
+        install what is missing: Rust targets, QEMU 10 (Debian, as root).
+";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_owned()
+}
+
+fn main() -> ExitCode {
+    match real_main() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::from(101)
+        }
+    }
+}
+
+fn real_main() -> Result<ExitCode> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((cmd, rest)) = args.split_first() else {
+        print!("{HELP}");
+        return Ok(ExitCode::from(2));
+    };
+    let root = root();
+    match cmd.as_str() {
+        "run" => cmd_run(&root, rest),
+        "test" => test::all(&root, &parse_test_opts(rest)?),
+        "image" => cmd_image(&root, rest),
+        "fixtures" => fixtures::generate(&root).map(|_| ExitCode::SUCCESS),
+        "provision" => provision_all(&root).map(|_| ExitCode::SUCCESS),
+        "-h" | "--help" | "help" => {
+            print!("{HELP}");
+            Ok(ExitCode::SUCCESS)
+        }
+        other => bail!("unknown command `{other}`\n{HELP}"),
+    }
+}
+
+/// Everything the project needs on this machine.
+pub fn provision_all(root: &Path) -> Result<()> {
+    provision::rust_targets(root)?;
+    provision::qemu("aarch64", "qemu-system-arm")?;
+    Ok(())
+}
+
+fn parse_test_opts(args: &[String]) -> Result<test::Selection> {
+    let mut sel = test::Selection::default();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--no-host" => sel.no_host = true,
+            "--suite" => sel.suite = Some(it.next().context("--suite needs a name")?.clone()),
+            other => bail!("unknown option `{other}`\n{HELP}"),
+        }
+    }
+    Ok(sel)
+}
+
+/// Options before `--`, and everything after it.
+struct Opts {
+    board: String,
+    out: Option<PathBuf>,
+    passthrough: Vec<String>,
+}
+
+fn parse_opts(args: &[String], default_board: &str) -> Result<Opts> {
+    let mut opts = Opts {
+        board: default_board.into(),
+        out: None,
+        passthrough: Vec::new(),
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--board" => opts.board = it.next().context("--board needs a name")?.clone(),
+            "--out" => opts.out = Some(it.next().context("--out needs a directory")?.into()),
+            "--" => {
+                opts.passthrough = it.cloned().collect();
+                break;
+            }
+            other => bail!("unknown option `{other}`\n{HELP}"),
+        }
+    }
+    if boards::board_by_name(&opts.board).is_none() {
+        let names: Vec<&str> = boards::BOARDS.iter().map(|b| b.name).collect();
+        bail!(
+            "unknown board `{}`; boards: {}",
+            opts.board,
+            names.join(", ")
+        );
+    }
+    Ok(opts)
+}
+
+/// The QEMU arguments and device tree a board boots with.
+pub fn board_run(root: &Path, board: &str) -> Result<(Vec<String>, Option<PathBuf>)> {
+    let b = boards::board_by_name(board).with_context(|| format!("unknown board {board}"))?;
+    let args = b.qemu.args().map(str::to_owned).collect();
+    let dtb = match board {
+        // The Pi's firmware hands the kernel a DTB; QEMU's raspi4b makes none.
+        "rpi4" => Some(debian::rpi4_dtb(root)?),
+        _ => None,
+    };
+    Ok((args, dtb))
+}
+
+fn cmd_run(root: &Path, args: &[String]) -> Result<ExitCode> {
+    let opts = parse_opts(args, "qemu-virt")?;
+    provision_all(root)?;
+    let built = build::hypervisor(
+        root,
+        &build::BuildSpec {
+            board: opts.board.clone(),
+            features: vec!["qemu-exit"],
+        },
+    )?;
+    let (board_args, dtb) = board_run(root, &opts.board)?;
+    let run = qemu::Run {
+        binary: "qemu-system-aarch64".into(),
+        board_args,
+        image: built.image,
+        elf: built.elf,
+        dtb,
+        append: None,
+        extra: opts.passthrough,
+        timeout: None,
+        echo: Some(String::new()),
+    };
+    let out = run.execute()?;
+    if !out.stderr.trim().is_empty() {
+        eprint!("{}", out.stderr);
+    }
+    if out.malformed > 0 {
+        eprintln!("xtask: {} log frames did not decode", out.malformed);
+    }
+    let status = out.status.unwrap_or(1);
+    Ok(ExitCode::from(u8::try_from(status).unwrap_or(1)))
+}
+
+fn cmd_image(root: &Path, args: &[String]) -> Result<ExitCode> {
+    let opts = parse_opts(args, "rpi4")?;
+    if opts.board != "rpi4" {
+        bail!("`image` makes SD-card files for rpi4; QEMU boards boot with `cargo xtask run`");
+    }
+    provision::rust_targets(root)?;
+    let built = build::hypervisor(
+        root,
+        &build::BuildSpec {
+            board: opts.board.clone(),
+            features: vec![],
+        },
+    )?;
+    let out = opts.out.unwrap_or_else(|| root.join("target/rpi4-sdcard"));
+    std::fs::create_dir_all(&out)?;
+    std::fs::copy(&built.image, out.join("kernel8.img"))?;
+    std::fs::copy(&built.elf, out.join("bulkhead-rpi4.elf"))?;
+    std::fs::write(
+        out.join("config.txt"),
+        "# Bulkhead on Raspberry Pi 4: add to the SD card's config.txt\n\
+         arm_64bit=1\n\
+         kernel=kernel8.img\n\
+         # the image is linked for 0x80000 and expects to be entered there at EL2\n\
+         kernel_address=0x80000\n\
+         # the hypervisor's defmt log goes out on the PL011 (GPIO 14/15, 115200 8N1)\n\
+         enable_uart=1\n\
+         dtoverlay=disable-bt\n",
+    )?;
+    println!("SD card files in {}:", out.display());
+    println!("  kernel8.img        the hypervisor (arm64 Image)");
+    println!("  config.txt         lines to add to the card's config.txt");
+    println!(
+        "  bulkhead-rpi4.elf  keep it: decodes the UART log (`defmt-print -e bulkhead-rpi4.elf`)"
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,241 @@
+//! `cargo xtask test`: host unit tests of every library crate, then every
+//! in-QEMU suite of `bulkhead-tests`, then one summary line.
+
+use anyhow::{Context, Result};
+use bulkhead_tests::{Dtb, Suite};
+use std::{
+    collections::BTreeMap,
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Command, ExitCode, Stdio},
+    time::Duration,
+};
+
+use crate::{build, fixtures, qemu};
+
+#[derive(Default)]
+struct Tally {
+    passed: usize,
+    failed: usize,
+    failures: Vec<String>,
+}
+
+impl Tally {
+    fn record(&mut self, ok: bool, what: impl Into<String>) {
+        if ok {
+            self.passed += 1;
+        } else {
+            self.failed += 1;
+            self.failures.push(what.into());
+        }
+    }
+}
+
+/// What to run: everything unless narrowed (for development).
+#[derive(Default)]
+pub struct Selection {
+    /// Skip the host unit tests.
+    pub no_host: bool,
+    /// Only in-QEMU suites whose name contains this.
+    pub suite: Option<String>,
+}
+
+/// Runs the selection; the exit code is non-zero if anything failed.
+pub fn all(root: &Path, sel: &Selection) -> Result<ExitCode> {
+    crate::provision_all(root)?;
+    fixtures::generate(root)?;
+    let mut tally = Tally::default();
+    if !sel.no_host {
+        host_tests(root, &mut tally)?;
+    }
+    qemu_suites(root, sel.suite.as_deref(), &mut tally)?;
+    println!();
+    for f in &tally.failures {
+        println!("FAILED: {f}");
+    }
+    println!("{} passed, {} failed", tally.passed, tally.failed);
+    Ok(if tally.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `cargo test` over the workspace's host crates, counting libtest's result lines.
+fn host_tests(root: &Path, tally: &mut Tally) -> Result<()> {
+    println!("== host tests");
+    let mut child = Command::new("cargo")
+        .current_dir(root)
+        .args([
+            "test",
+            "--workspace",
+            "--exclude",
+            "hypervisor",
+            "--no-fail-fast",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting cargo test")?;
+    let stdout = child.stdout.take().expect("piped");
+    let (mut passed, mut failed) = (0, 0);
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            passed += count(rest, " passed");
+            failed += count(rest, " failed");
+        }
+        if line.starts_with("test ") && line.ends_with("FAILED") {
+            tally.failures.push(format!(
+                "host {}",
+                line.trim_start_matches("test ")
+                    .trim_end_matches(" ... FAILED")
+            ));
+        }
+    }
+    let status = child.wait()?;
+    tally.passed += passed;
+    tally.failed += failed;
+    if !status.success() && failed == 0 {
+        // A build error or a crashed test binary: no result line says so.
+        tally.record(
+            false,
+            "host tests: cargo test failed without a failing test (build error?)",
+        );
+    }
+    Ok(())
+}
+
+/// The number before `what` in a libtest summary (`ok. 3 passed; 0 failed; ...`).
+fn count(summary: &str, what: &str) -> usize {
+    summary
+        .split(';')
+        .find_map(|part| {
+            part.trim()
+                .strip_suffix(what)?
+                .rsplit(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+fn qemu_suites(root: &Path, filter: Option<&str>, tally: &mut Tally) -> Result<()> {
+    let mut images: BTreeMap<(String, Vec<&str>), build::Built> = BTreeMap::new();
+    for suite in bulkhead_tests::suites()
+        .into_iter()
+        .filter(|s| filter.is_none_or(|f| s.name.contains(f)))
+    {
+        let mut features = vec!["qemu-exit"];
+        features.extend_from_slice(suite.features);
+        let key = (suite.board.to_owned(), features.clone());
+        if !images.contains_key(&key) {
+            let built = build::hypervisor(
+                root,
+                &build::BuildSpec {
+                    board: suite.board.into(),
+                    features,
+                },
+            )?;
+            images.insert(key.clone(), built);
+        }
+        let built = &images[&key];
+        run_suite(root, &suite, built, tally)?;
+    }
+    Ok(())
+}
+
+fn suite_dtb(root: &Path, suite: &Suite) -> Result<Option<PathBuf>> {
+    let (_, board_dtb) = crate::board_run(root, suite.board)?;
+    match suite.dtb {
+        Dtb::Board => Ok(board_dtb),
+        Dtb::Damaged(damage) => {
+            let dir = root.join("target/dt-fixtures");
+            let src = dir.join(format!("{}-for-damage.dtb", suite.name));
+            fixtures::dump(root, suite.board, suite.qemu_args, &src)?;
+            let dest = dir.join(format!("{}.dtb", suite.name));
+            fixtures::damaged(&src, damage, &dest).map(Some)
+        }
+    }
+}
+
+fn run_suite(root: &Path, suite: &Suite, built: &build::Built, tally: &mut Tally) -> Result<()> {
+    println!("== qemu {} ({})", suite.name, suite.board);
+    let (board_args, _) = crate::board_run(root, suite.board)?;
+    let run = qemu::Run {
+        binary: "qemu-system-aarch64".into(),
+        board_args,
+        image: built.image.clone(),
+        elf: built.elf.clone(),
+        dtb: suite_dtb(root, suite)?,
+        append: suite.append.map(str::to_owned),
+        extra: suite.qemu_args.iter().map(|s| s.to_string()).collect(),
+        timeout: Some(Duration::from_secs(suite.timeout_secs)),
+        echo: Some("   | ".into()),
+    };
+    let out = run.execute()?;
+    let mut problems = Vec::new();
+    match out.status {
+        None => problems.push(format!("killed after {} s (hung)", suite.timeout_secs)),
+        Some(s) if s != suite.expect_status => {
+            problems.push(format!("exit status {s}, expected {}", suite.expect_status))
+        }
+        Some(_) => {}
+    }
+    for want in suite.expect_lines {
+        if !out.lines.iter().any(|l| l.text.contains(want)) {
+            problems.push(format!("no log line contains {want:?}"));
+        }
+    }
+    for bad in suite.forbid_lines {
+        if let Some(l) = out.lines.iter().find(|l| l.text.contains(bad)) {
+            problems.push(format!("forbidden {bad:?} in: {}", l.text));
+        }
+    }
+    if out.malformed > 0 {
+        problems.push(format!("{} log frames did not decode", out.malformed));
+    }
+    // Each case the image reports counts on its own.
+    for line in &out.lines {
+        if let Some(rest) = line.message.strip_prefix("case ") {
+            if let Some((name, verdict)) = rest.split_once(": ") {
+                let ok = verdict.starts_with("pass");
+                tally.record(ok, format!("{} / case {name}: {verdict}", suite.name));
+            }
+        }
+    }
+    if !out.stderr.trim().is_empty() {
+        for l in out.stderr.lines() {
+            println!("   ! {l}");
+        }
+    }
+    println!(
+        "   {} in {:.2} s",
+        if problems.is_empty() { "ok" } else { "FAILED" },
+        out.elapsed.as_secs_f64()
+    );
+    for p in &problems {
+        println!("   - {p}");
+    }
+    tally.record(
+        problems.is_empty(),
+        format!("{}: {}", suite.name, problems.join("; ")),
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count;
+
+    #[test]
+    fn libtest_summary_counts() {
+        let s = "ok. 12 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s";
+        assert_eq!(count(s, " passed"), 12);
+        assert_eq!(count(s, " failed"), 0);
+        let f = "FAILED. 3 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out";
+        assert_eq!(count(f, " passed"), 3);
+        assert_eq!(count(f, " failed"), 2);
+    }
+}
