@@ -6,10 +6,7 @@ fn main() {
     let linker = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap()).join("../linker");
     let script = linker.join(format!("{board}.ld"));
     if !script.exists() {
-        panic!(
-            "no linker script for board `{board}` at {}",
-            script.display()
-        );
+        panic!("no linker script for board `{board}` at {}", script.display());
     }
     println!("cargo:rerun-if-env-changed=BULKHEAD_BOARD");
     println!("cargo:rerun-if-changed={}", linker.display());

@@ -31,10 +31,7 @@ impl QemuMachine {
     /// `-M <machine> [-cpu <cpu>] -m <memory>`, ready to append to a command.
     pub fn args(&self) -> impl Iterator<Item = &'static str> {
         let cpu = self.cpu.map(|c| ["-cpu", c]);
-        ["-M", self.machine]
-            .into_iter()
-            .chain(cpu.into_iter().flatten())
-            .chain(["-m", self.memory])
+        ["-M", self.machine].into_iter().chain(cpu.into_iter().flatten()).chain(["-m", self.memory])
     }
 }
 
@@ -89,11 +86,7 @@ impl Board {
     /// 10.0.2: 0x8_0000 loads at 0x4008_0000 on `virt` and 0x8_0000 on
     /// `raspi4b`; 0 loads at 0x4020_0000 and 0x20_0000.
     pub const fn qemu_image_address(&self, text_offset: u64) -> u64 {
-        let offset = if text_offset < 0x1000 {
-            text_offset + 0x20_0000
-        } else {
-            text_offset
-        };
+        let offset = if text_offset < 0x1000 { text_offset + 0x20_0000 } else { text_offset };
         self.ram_base.saturating_add(offset)
     }
 
@@ -122,10 +115,7 @@ impl Board {
             Some(_) => {}
         }
         for cpu in platform.cpus.iter_mut() {
-            if let EnableMethod::SpinTable {
-                release_addr: addr @ None,
-            } = &mut cpu.enable
-            {
+            if let EnableMethod::SpinTable { release_addr: addr @ None } = &mut cpu.enable {
                 *addr = self.release_addr(cpu.mpidr);
                 if addr.is_some() {
                     applied.release_addrs += 1;
@@ -166,14 +156,7 @@ mod tests {
         let v: heapless::Vec<&str, 8> = qemu_virt::BOARD.qemu.args().collect();
         assert_eq!(
             v.as_slice(),
-            [
-                "-M",
-                "virt,virtualization=on,gic-version=3,iommu=smmuv3",
-                "-cpu",
-                "max",
-                "-m",
-                "1G"
-            ]
+            ["-M", "virt,virtualization=on,gic-version=3,iommu=smmuv3", "-cpu", "max", "-m", "1G"]
         );
         let p: heapless::Vec<&str, 8> = rpi4::BOARD.qemu.args().collect();
         assert_eq!(p.as_slice(), ["-M", "raspi4b", "-m", "2G"]);
@@ -188,10 +171,7 @@ mod tests {
         assert_eq!(virt.qemu_image_address(0), 0x4020_0000);
         assert_eq!(pi.qemu_image_address(IMAGE_TEXT_OFFSET), 0x8_0000);
         assert_eq!(pi.qemu_image_address(0), 0x20_0000);
-        assert_eq!(
-            virt.load_address,
-            virt.qemu_image_address(IMAGE_TEXT_OFFSET)
-        );
+        assert_eq!(virt.load_address, virt.qemu_image_address(IMAGE_TEXT_OFFSET));
         assert_eq!(pi.load_address, pi.qemu_image_address(IMAGE_TEXT_OFFSET));
     }
 

@@ -56,10 +56,7 @@ pub fn header_total_size(header: &[u8]) -> Result<usize, DtError> {
         return Err(DtError::BadMagic { found: magic });
     }
     if !(last_compatible..=version).contains(&FDT_VERSION) {
-        return Err(DtError::UnsupportedVersion {
-            version,
-            last_compatible,
-        });
+        return Err(DtError::UnsupportedVersion { version, last_compatible });
     }
     let size = total_size as usize;
     if !(HEADER_SIZE..=MAX_TOTAL_SIZE).contains(&size) {
@@ -72,17 +69,11 @@ pub fn header_total_size(header: &[u8]) -> Result<usize, DtError> {
 /// longer than the header's `totalsize` (the rest is ignored), not shorter.
 pub fn discover(blob: &[u8]) -> Result<Platform<'_>, DtError> {
     let total = header_total_size(blob)?;
-    let blob = blob.get(..total).ok_or(DtError::Truncated {
-        header_says: total,
-        blob_has: blob.len(),
-    })?;
+    let blob = blob.get(..total).ok_or(DtError::Truncated { header_says: total, blob_has: blob.len() })?;
     let fdt = Fdt::new(blob).map_err(|e| DtError::from_parse(&e))?;
 
     let no_ancestors = Ancestry::new();
-    let root = At {
-        anc: &no_ancestors,
-        node: fdt.root(),
-    };
+    let root = At { anc: &no_ancestors, node: fdt.root() };
     let model = root.str("model")?;
     let bootargs = match find_path(fdt, "/chosen")? {
         Some(chosen) => chosen.at().str("bootargs")?,
@@ -97,9 +88,7 @@ pub fn discover(blob: &[u8]) -> Result<Platform<'_>, DtError> {
     let (gic, target) = gic::find(fdt)?;
 
     let mut uart = match console::stdout_node(fdt)? {
-        Some(node) if console::is_pl011(&node.at()) => {
-            Some(console::pl011(fdt, &node.at(), &target)?)
-        }
+        Some(node) if console::is_pl011(&node.at()) => Some(console::pl011(fdt, &node.at(), &target)?),
         _ => None,
     };
 
@@ -122,18 +111,12 @@ pub fn discover(blob: &[u8]) -> Result<Platform<'_>, DtError> {
             if at.is_enabled() {
                 smmus
                     .push(smmu::parse(&at, &target)?)
-                    .map_err(|_| DtError::TooMany {
-                        list: "SMMUs",
-                        capacity: MAX_SMMUS,
-                    })?;
+                    .map_err(|_| DtError::TooMany { list: "SMMUs", capacity: MAX_SMMUS })?;
             }
         } else if has(pci::ECAM) {
             if at.is_enabled() {
                 pcie.push(pci::parse(fdt, &at, &target)?)
-                    .map_err(|_| DtError::TooMany {
-                        list: "PCIe host bridges",
-                        capacity: MAX_PCIE,
-                    })?;
+                    .map_err(|_| DtError::TooMany { list: "PCIe host bridges", capacity: MAX_PCIE })?;
             }
         } else if has(timer::ARMV8_TIMER) && timer.is_none() {
             timer = timer::parse(&at, &target)?;
@@ -176,10 +159,7 @@ mod tests {
 
     #[test]
     fn header_checks() {
-        assert_eq!(
-            header_total_size(&header(FDT_MAGIC, 0x1000, 17, 16)),
-            Ok(0x1000)
-        );
+        assert_eq!(header_total_size(&header(FDT_MAGIC, 0x1000, 17, 16)), Ok(0x1000));
         assert_eq!(
             header_total_size(&header(FDT_MAGIC, 0x1000, 17, 16)[..39]),
             Err(DtError::HeaderTooShort { len: 39 })
@@ -190,17 +170,11 @@ mod tests {
         );
         assert_eq!(
             header_total_size(&header(FDT_MAGIC, 0x1000, 16, 16)),
-            Err(DtError::UnsupportedVersion {
-                version: 16,
-                last_compatible: 16
-            })
+            Err(DtError::UnsupportedVersion { version: 16, last_compatible: 16 })
         );
         assert_eq!(
             header_total_size(&header(FDT_MAGIC, 0x1000, 20, 18)),
-            Err(DtError::UnsupportedVersion {
-                version: 20,
-                last_compatible: 18
-            })
+            Err(DtError::UnsupportedVersion { version: 20, last_compatible: 18 })
         );
         // A newer version that is still compatible with 17 is fine.
         assert_eq!(header_total_size(&header(FDT_MAGIC, 64, 18, 16)), Ok(64));
@@ -215,12 +189,6 @@ mod tests {
     #[test]
     fn discover_wants_the_whole_blob() {
         let h = header(FDT_MAGIC, 0x100, 17, 16);
-        assert_eq!(
-            discover(&h).unwrap_err(),
-            DtError::Truncated {
-                header_says: 0x100,
-                blob_has: 40
-            }
-        );
+        assert_eq!(discover(&h).unwrap_err(), DtError::Truncated { header_says: 0x100, blob_has: 40 });
     }
 }

@@ -149,9 +149,7 @@ impl Platform<'_> {
 
     /// Total bytes of RAM in [`Platform::memory`] (saturating).
     pub fn memory_bytes(&self) -> u64 {
-        self.memory
-            .iter()
-            .fold(0u64, |acc, r| acc.saturating_add(r.size))
+        self.memory.iter().fold(0u64, |acc, r| acc.saturating_add(r.size))
     }
 }
 
@@ -509,9 +507,8 @@ impl IntxMap {
     /// The GIC interrupt raised by `pin` (1..=4) of `device` (0..=31),
     /// function `function`, on bus `bus`.
     pub fn route(&self, bus: u8, device: u8, function: u8, pin: u8) -> Option<Irq> {
-        let hi = (u32::from(bus) << 16)
-            | ((u32::from(device) & 0x1f) << 11)
-            | ((u32::from(function) & 0x7) << 8);
+        let hi =
+            (u32::from(bus) << 16) | ((u32::from(device) & 0x1f) << 11) | ((u32::from(function) & 0x7) << 8);
         self.routes
             .iter()
             .find(|r| {
@@ -589,17 +586,11 @@ mod tests {
 
     #[test]
     fn region_bounds() {
-        let r = Region {
-            base: 0x1000,
-            size: 0x1000,
-        };
+        let r = Region { base: 0x1000, size: 0x1000 };
         assert!(r.contains(0x1000) && r.contains(0x1fff) && !r.contains(0x2000));
         assert!(!r.contains(0xfff));
         assert_eq!(r.end(), Some(0x2000));
-        let top = Region {
-            base: u64::MAX,
-            size: 1,
-        };
+        let top = Region { base: u64::MAX, size: 1 };
         assert_eq!(top.end(), None);
         assert!(top.contains(u64::MAX));
     }
@@ -633,12 +624,8 @@ mod tests {
 
     #[test]
     fn stream_ids_follow_iommu_map() {
-        let e = |rid_base, iommu_phandle, sid_base, len| IommuMapEntry {
-            rid_base,
-            iommu_phandle,
-            sid_base,
-            len,
-        };
+        let e =
+            |rid_base, iommu_phandle, sid_base, len| IommuMapEntry { rid_base, iommu_phandle, sid_base, len };
         let host = id_map(&[e(0, 1, 0x100, 0x10), e(0x10, 2, 0, 0x10)], u32::MAX);
         assert_eq!(host.stream_id(0x0), Some((1, 0x100)));
         assert_eq!(host.stream_id(0xf), Some((1, 0x10f)));
@@ -652,11 +639,7 @@ mod tests {
 
     #[test]
     fn intx_route_applies_the_mask() {
-        let irq = |num| Irq {
-            kind: IrqKind::Spi,
-            num,
-            flags: 4,
-        };
+        let irq = |num| Irq { kind: IrqKind::Spi, num, flags: 4 };
         let route = |device: u32, pin, num| IntxRoute {
             child_hi: device << 11,
             device: device as u8,

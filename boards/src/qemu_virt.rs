@@ -28,11 +28,7 @@ pub const BOARD: Board = Board {
         size: 0x1000,
         kind: UartKind::Pl011,
         clock_hz: Some(24_000_000),
-        irq: Some(Irq {
-            kind: IrqKind::Spi,
-            num: 1,
-            flags: 4,
-        }),
+        irq: Some(Irq { kind: IrqKind::Spi, num: 1, flags: 4 }),
     },
     // Secondary CPUs start with PSCI CPU_ON.
     spin_table_release: &[],

@@ -31,11 +31,7 @@ pub const BOARD: Board = Board {
         size: 0x200,
         kind: UartKind::Pl011,
         clock_hz: Some(48_000_000),
-        irq: Some(Irq {
-            kind: IrqKind::Spi,
-            num: 121,
-            flags: 4,
-        }),
+        irq: Some(Irq { kind: IrqKind::Spi, num: 121, flags: 4 }),
     },
     // The armstub's spin table, one 64-bit slot per core.
     spin_table_release: &[0xd8, 0xe0, 0xe8, 0xf0],

@@ -78,10 +78,7 @@ fn truncation_at_many_lengths() {
         for len in (0..used).step_by(7).chain([used - 1, blob.len() - 1]) {
             let e = check(&blob[..len]).unwrap_err();
             assert!(
-                matches!(
-                    e,
-                    DtError::HeaderTooShort { .. } | DtError::Truncated { .. }
-                ),
+                matches!(e, DtError::HeaderTooShort { .. } | DtError::Truncated { .. }),
                 "{name} cut at {len}: {e:?}"
             );
             cuts += 1;
@@ -182,10 +179,7 @@ fn random_mutations() {
         }
         println!("{name}: {MUTANTS} mutants, slowest discover {slowest:?}");
     }
-    println!(
-        "{total} mutants, {accepted} still discovered, {:?} in all",
-        start.elapsed()
-    );
+    println!("{total} mutants, {accepted} still discovered, {:?} in all", start.elapsed());
     assert_eq!(total, MUTANTS * FIXTURES.len());
 }
 

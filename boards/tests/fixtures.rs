@@ -12,19 +12,11 @@ use boards::{board_for_platform, discover, Platform};
 use common::fixture;
 
 const fn spi(num: u32, flags: u32) -> Irq {
-    Irq {
-        kind: IrqKind::Spi,
-        num,
-        flags,
-    }
+    Irq { kind: IrqKind::Spi, num, flags }
 }
 
 const fn ppi(num: u32, flags: u32) -> Irq {
-    Irq {
-        kind: IrqKind::Ppi,
-        num,
-        flags,
-    }
+    Irq { kind: IrqKind::Ppi, num, flags }
 }
 
 const fn region(base: u64, size: u64) -> Region {
@@ -38,10 +30,7 @@ fn assert_virt_devices(p: &Platform<'_>, smmu_phandle: u32, its_phandle: u32) {
     assert!(p.reserved.is_empty());
 
     let psci = p.psci.expect("virt has /psci");
-    assert_eq!(
-        (psci.conduit, psci.version),
-        (Conduit::Smc, PsciVersion::V1_0)
-    );
+    assert_eq!((psci.conduit, psci.version), (Conduit::Smc, PsciVersion::V1_0));
 
     let uart = p.uart.expect("virt has a PL011");
     assert_eq!((uart.base, uart.size), (0x0900_0000, 0x1000));
@@ -49,9 +38,7 @@ fn assert_virt_devices(p: &Platform<'_>, smmu_phandle: u32, its_phandle: u32) {
     assert_eq!(uart.irq, Some(spi(1, 4)));
     assert_eq!(uart.irq.map(|i| i.intid()), Some(33));
 
-    let Gic::V3(gic) = &p.gic else {
-        panic!("virt,gic-version=3 gives a GICv3, got {:?}", p.gic)
-    };
+    let Gic::V3(gic) = &p.gic else { panic!("virt,gic-version=3 gives a GICv3, got {:?}", p.gic) };
     assert_eq!(gic.dist, region(0x0800_0000, 0x1_0000));
     assert_eq!(gic.redists.as_slice(), [region(0x080a_0000, 0xf6_0000)]);
     assert_eq!(gic.its, Some(region(0x0808_0000, 0x2_0000)));
@@ -69,10 +56,7 @@ fn assert_virt_devices(p: &Platform<'_>, smmu_phandle: u32, its_phandle: u32) {
     assert_eq!(smmu.irqs.cmdq_sync, Some(spi(76, 1)));
     assert_eq!(smmu.irqs.gerror, Some(spi(77, 1)));
     assert_eq!(smmu.irqs.combined, None);
-    assert_eq!(
-        smmu.irqs.eventq.map(|i| (i.intid(), i.trigger())),
-        Some((106, Trigger::EdgeRising))
-    );
+    assert_eq!(smmu.irqs.eventq.map(|i| (i.intid(), i.trigger())), Some((106, Trigger::EdgeRising)));
 
     assert_eq!(p.pcie.len(), 1);
     let pci = &p.pcie[0];
@@ -109,22 +93,12 @@ fn assert_virt_devices(p: &Platform<'_>, smmu_phandle: u32, its_phandle: u32) {
     // iommu-map = <0 &smmu 0 0x10000>: the identity RID -> StreamID.
     assert_eq!(
         pci.iommu_map.as_slice(),
-        [IommuMapEntry {
-            rid_base: 0,
-            iommu_phandle: smmu_phandle,
-            sid_base: 0,
-            len: 0x1_0000
-        }]
+        [IommuMapEntry { rid_base: 0, iommu_phandle: smmu_phandle, sid_base: 0, len: 0x1_0000 }]
     );
     assert_eq!(pci.iommu_map_mask, u32::MAX);
     assert_eq!(
         pci.msi_map.as_slice(),
-        [MsiMapEntry {
-            rid_base: 0,
-            msi_phandle: its_phandle,
-            msi_base: 0,
-            len: 0x1_0000
-        }]
+        [MsiMapEntry { rid_base: 0, msi_phandle: its_phandle, msi_base: 0, len: 0x1_0000 }]
     );
     // edu at 00:01.0 (with -nic none) has RequesterID and StreamID 0x8.
     assert_eq!(pci.stream_id(0x0008), Some((smmu_phandle, 0x8)));
@@ -160,13 +134,7 @@ fn qemu_virt() {
     let p = discover(&blob).unwrap();
     assert_eq!(p.memory.as_slice(), [region(0x4000_0000, 0x4000_0000)]);
     assert_eq!(p.memory_bytes(), 1 << 30);
-    assert_eq!(
-        p.cpus.as_slice(),
-        [Cpu {
-            mpidr: 0,
-            enable: EnableMethod::Absent
-        }]
-    );
+    assert_eq!(p.cpus.as_slice(), [Cpu { mpidr: 0, enable: EnableMethod::Absent }]);
     assert_virt_devices(&p, 0x8004, 0x8003);
 }
 
@@ -176,14 +144,7 @@ fn qemu_virt_smp3_2g() {
     let p = discover(&blob).unwrap();
     assert_eq!(p.memory.as_slice(), [region(0x4000_0000, 0x8000_0000)]);
     let cpus: Vec<_> = p.cpus.iter().map(|c| (c.mpidr, c.enable)).collect();
-    assert_eq!(
-        cpus,
-        [
-            (0, EnableMethod::Psci),
-            (1, EnableMethod::Psci),
-            (2, EnableMethod::Psci)
-        ]
-    );
+    assert_eq!(cpus, [(0, EnableMethod::Psci), (1, EnableMethod::Psci), (2, EnableMethod::Psci)]);
     // Three cpu phandles shift the others by two.
     assert_virt_devices(&p, 0x8006, 0x8005);
 }
@@ -203,10 +164,7 @@ fn raspi4b() {
     let blob = fixture("raspi4b.dtb");
     let mut p = discover(&blob).unwrap();
     assert_eq!(p.model, Some("Raspberry Pi 4 Model B"));
-    assert_eq!(
-        p.compatible.iter().collect::<Vec<_>>(),
-        ["raspberrypi,4-model-b", "brcm,bcm2711"]
-    );
+    assert_eq!(p.compatible.iter().collect::<Vec<_>>(), ["raspberrypi,4-model-b", "brcm,bcm2711"]);
     // QEMU 10.0 describes only the RAM below the VideoCore carve-out even
     // with -m 2G: its "add /memory@40000000" check compares a RAM size
     // already capped at 0x3c00_0000.
@@ -216,26 +174,11 @@ fn raspi4b() {
     // zero-size nvram node.
     assert_eq!(
         p.reserved.as_slice(),
-        [ReservedRegion {
-            base: 0,
-            size: 0x1000,
-            no_map: false,
-            source: ReservedSource::MemReserve
-        }]
+        [ReservedRegion { base: 0, size: 0x1000, no_map: false, source: ReservedSource::MemReserve }]
     );
     let cpus: Vec<_> = p.cpus.iter().map(|c| (c.mpidr, c.enable)).collect();
-    let spin = |a| EnableMethod::SpinTable {
-        release_addr: Some(a),
-    };
-    assert_eq!(
-        cpus,
-        [
-            (0, spin(0xd8)),
-            (1, spin(0xe0)),
-            (2, spin(0xe8)),
-            (3, spin(0xf0))
-        ]
-    );
+    let spin = |a| EnableMethod::SpinTable { release_addr: Some(a) };
+    assert_eq!(cpus, [(0, spin(0xd8)), (1, spin(0xe0)), (2, spin(0xe8)), (3, spin(0xf0))]);
     assert_eq!(p.psci, None);
 
     // stdout-path is "serial1:115200n8", the mini UART: not a PL011, so the
@@ -247,9 +190,7 @@ fn raspi4b() {
     assert_eq!(uart.irq, Some(spi(121, 4)));
 
     // GIC-400 at bus address 0x4004_1000, CPU address 0xff84_1000.
-    let Gic::V2(gic) = p.gic.clone() else {
-        panic!("the Pi has a GIC-400, got {:?}", p.gic)
-    };
+    let Gic::V2(gic) = p.gic.clone() else { panic!("the Pi has a GIC-400, got {:?}", p.gic) };
     assert_eq!(gic.dist, region(0xff84_1000, 0x1000));
     assert_eq!(gic.cpu, region(0xff84_2000, 0x2000));
     assert_eq!(gic.hyp, Some(region(0xff84_4000, 0x2000)));
@@ -264,12 +205,7 @@ fn raspi4b() {
     let timer = p.timer.expect("the Pi has an armv8 timer");
     assert_eq!(
         [timer.secure_phys, timer.phys, timer.virt, timer.hyp_phys],
-        [
-            ppi(13, 0xf08),
-            ppi(14, 0xf08),
-            ppi(11, 0xf08),
-            ppi(10, 0xf08)
-        ]
+        [ppi(13, 0xf08), ppi(14, 0xf08), ppi(11, 0xf08), ppi(10, 0xf08)]
     );
     assert_eq!(timer.phys.trigger(), Trigger::LevelLow);
     assert_eq!(timer.hyp_virt, None);
@@ -288,8 +224,5 @@ fn errors_display_and_name_themselves() {
     let blob = fixture("virt.dtb");
     let e = discover(&blob[..100]).unwrap_err();
     assert_eq!(e.what(), "truncated");
-    assert_eq!(
-        e.to_string(),
-        "device tree: truncated, header says 1048576 bytes, blob has 100"
-    );
+    assert_eq!(e.to_string(), "device tree: truncated, header says 1048576 bytes, blob has 100");
 }

@@ -8,30 +8,14 @@ use boards::{Board, Platform};
 
 /// Logs the board, RAM, CPUs, GIC, SMMU and PCI functions.
 pub fn report(board: &Board, p: &Platform<'_>) {
-    defmt::info!(
-        "board {=str}: {=str}",
-        board.name,
-        p.model.unwrap_or("(no model)")
-    );
+    defmt::info!("board {=str}: {=str}", board.name, p.model.unwrap_or("(no model)"));
     let ram_mib = p.memory.iter().map(|r| r.size).sum::<u64>() >> 20;
-    defmt::info!(
-        "RAM {=u64} MiB in {=usize} region(s)",
-        ram_mib,
-        p.memory.len()
-    );
+    defmt::info!("RAM {=u64} MiB in {=usize} region(s)", ram_mib, p.memory.len());
     for r in p.memory.iter() {
-        defmt::debug!(
-            "  RAM {=u64:#x}..{=u64:#x}",
-            r.base,
-            r.base.saturating_add(r.size)
-        );
+        defmt::debug!("  RAM {=u64:#x}..{=u64:#x}", r.base, r.base.saturating_add(r.size));
     }
     for r in p.reserved.iter() {
-        defmt::debug!(
-            "  reserved {=u64:#x}..{=u64:#x}",
-            r.base,
-            r.base.saturating_add(r.size)
-        );
+        defmt::debug!("  reserved {=u64:#x}..{=u64:#x}", r.base, r.base.saturating_add(r.size));
     }
     defmt::info!("CPUs in the device tree: {=usize}", p.cpus.len());
     match &p.gic {
@@ -56,21 +40,11 @@ pub fn report(board: &Board, p: &Platform<'_>) {
         crate::smmu_probe::report(s);
     }
     for host in p.pcie.iter() {
-        defmt::info!(
-            "PCIe ECAM {=u64:#x} buses {=u8}..{=u8}",
-            host.ecam.base,
-            host.bus_start,
-            host.bus_end
-        );
+        defmt::info!("PCIe ECAM {=u64:#x} buses {=u8}..{=u8}", host.ecam.base, host.bus_start, host.bus_end);
         // SAFETY: the ECAM region comes from the DT and was identity mapped
         // as device memory by `build_el2_map`.
         let ecam = unsafe {
-            Ecam::new(
-                host.ecam.base as usize,
-                host.ecam.size as usize,
-                host.bus_start,
-                host.bus_end,
-            )
+            Ecam::new(host.ecam.base as usize, host.ecam.size as usize, host.bus_start, host.bus_end)
         };
         ecam.scan(|f| {
             let Bdf { bus, dev, func } = f.bdf;

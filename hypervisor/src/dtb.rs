@@ -61,42 +61,19 @@ pub fn load(addr: usize, board: &boards::Board) -> Result<Dt, LoadError> {
     if applied != boards::board::Applied::default() {
         defmt::info!("filled in from the board description: {}", applied);
     }
-    Ok(Dt {
-        platform,
-        range: Range {
-            start: addr as u64,
-            end: (addr + size) as u64,
-        },
-        blob,
-    })
+    Ok(Dt { platform, range: Range { start: addr as u64, end: (addr + size) as u64 }, blob })
 }
 
 /// Every MMIO region the hypervisor itself touches, as the DT names them.
 pub fn device_regions<'a>(p: &'a Platform<'_>) -> impl Iterator<Item = Region> + 'a {
-    let uart = p.uart.iter().map(|u| Region {
-        base: u.base,
-        size: u.size,
-    });
+    let uart = p.uart.iter().map(|u| Region { base: u.base, size: u.size });
     let gic: heapless::Vec<Region, 8> = match &p.gic {
-        Gic::V3(g) => core::iter::once(g.dist)
-            .chain(g.redists.iter().copied())
-            .chain(g.its)
-            .collect(),
-        Gic::V2(g) => [Some(g.dist), Some(g.cpu), g.hyp, g.vcpu]
-            .into_iter()
-            .flatten()
-            .collect(),
+        Gic::V3(g) => core::iter::once(g.dist).chain(g.redists.iter().copied()).chain(g.its).collect(),
+        Gic::V2(g) => [Some(g.dist), Some(g.cpu), g.hyp, g.vcpu].into_iter().flatten().collect(),
     };
-    let smmus = p.smmus.iter().map(|s| Region {
-        base: s.base,
-        size: s.size,
-    });
+    let smmus = p.smmus.iter().map(|s| Region { base: s.base, size: s.size });
     let ecam = p.pcie.iter().map(|h| h.ecam);
-    let windows = p.pcie.iter().flat_map(|h| {
-        h.windows.iter().map(|w| Region {
-            base: w.cpu_addr,
-            size: w.size,
-        })
-    });
+    let windows =
+        p.pcie.iter().flat_map(|h| h.windows.iter().map(|w| Region { base: w.cpu_addr, size: w.size }));
     uart.chain(gic).chain(smmus).chain(ecam).chain(windows)
 }

@@ -11,6 +11,7 @@ extern crate alloc;
 mod arch;
 mod banner;
 mod console;
+mod devices;
 mod dtb;
 mod exit;
 mod heap;
@@ -47,18 +48,11 @@ fn primary(dtb_addr: usize) -> ! {
     log::set_console(board.console.base as usize, board.console.clock_hz);
     let el = CurrentEL.read(CurrentEL::EL);
     if el != 2 {
-        defmt::error!(
-            "entered at EL{=u64}: Bulkhead runs at EL2 (enable virtualization in the loader)",
-            el
-        );
+        defmt::error!("entered at EL{=u64}: Bulkhead runs at EL2 (enable virtualization in the loader)", el);
         exit::fail(ExitCode::WrongExceptionLevel);
     }
     log::set_cpu_index(0);
-    defmt::info!(
-        "Bulkhead {=str} for {=str}",
-        env!("CARGO_PKG_VERSION"),
-        board.name
-    );
+    defmt::info!("Bulkhead {=str} for {=str}", env!("CARGO_PKG_VERSION"), board.name);
 
     let dt = match dtb::load(dtb_addr, board) {
         Ok(dt) => dt,
@@ -90,21 +84,12 @@ fn primary(dtb_addr: usize) -> ! {
     // SAFETY: `place_heap` chose RAM that is mapped read-write and used by
     // nothing else (not the image, the DT or a reserved region).
     unsafe { heap::init(heap.start as usize, (heap.end - heap.start) as usize) };
-    defmt::debug!(
-        "memory: image {}, device tree {}, heap {}",
-        mem::image(),
-        dt.range,
-        heap
-    );
+    defmt::debug!("memory: image {}, device tree {}, heap {}", mem::image(), dt.range, heap);
 
     banner::report(board, platform);
     log::enable_shared();
     let online = smp::start_secondaries(platform);
-    defmt::info!(
-        "CPUs online: {=usize} of {=usize}",
-        online,
-        platform.cpus.len()
-    );
+    defmt::info!("CPUs online: {=usize} of {=usize}", online, platform.cpus.len());
 
     #[cfg(feature = "selftest")]
     selftest::run(&dt);

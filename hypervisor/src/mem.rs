@@ -71,25 +71,21 @@ pub struct NoRoomForHeap;
 /// that overlaps neither the DT blob nor any reserved region.
 pub fn place_heap(platform: &Platform<'_>, dtb: Range) -> Result<Range, NoRoomForHeap> {
     let img = image();
-    let image = Range {
-        start: img.text.start,
-        end: img.data.end,
-    };
+    let image = Range { start: img.text.start, end: img.data.end };
     let align = 2 << 20;
     for ram in platform.memory.iter() {
         let Some(ram_end) = ram.end() else { continue };
         let mut start = ram.base.max(image.end).next_multiple_of(align);
         while start.checked_add(HEAP_SIZE).is_some_and(|e| e <= ram_end) {
-            let cand = Range {
-                start,
-                end: start + HEAP_SIZE,
-            };
+            let cand = Range { start, end: start + HEAP_SIZE };
             let blocker = core::iter::once(dtb)
                 .chain(core::iter::once(image))
-                .chain(platform.reserved.iter().map(|r| Range {
-                    start: r.base,
-                    end: r.base.saturating_add(r.size),
-                }))
+                .chain(
+                    platform
+                        .reserved
+                        .iter()
+                        .map(|r| Range { start: r.base, end: r.base.saturating_add(r.size) }),
+                )
                 .find(|r| r.overlaps(&cand));
             match blocker {
                 None => return Ok(cand),

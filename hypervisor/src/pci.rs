@@ -55,11 +55,7 @@ impl Ecam {
         // Each bus takes 1 MiB of ECAM; never address past the region.
         let buses_in_window = (size >> 20).max(1) - 1;
         let bus_end = bus_end.min(bus_start.saturating_add(buses_in_window.min(255) as u8));
-        Self {
-            base,
-            bus_start,
-            bus_end,
-        }
+        Self { base, bus_start, bus_end }
     }
 
     fn addr(&self, bdf: Bdf, offset: u16) -> Option<usize> {
@@ -124,5 +120,135 @@ impl Ecam {
                 }
             }
         }
+    }
+}
+
+/// A memory BAR after assignment.
+#[derive(Clone, Copy, defmt::Format)]
+pub struct Bar {
+    /// BAR index (0..6); a 64-bit BAR takes this one and the next.
+    pub index: u8,
+    /// The address the CPU uses.
+    pub cpu_addr: u64,
+    /// The address on the PCI bus (what the BAR register holds).
+    pub pci_addr: u64,
+    /// Size in bytes (a power of two).
+    pub size: u64,
+}
+
+/// Why a BAR could not be assigned.
+#[derive(Clone, Copy, defmt::Format)]
+pub enum BarError {
+    /// The host bridge's window has no room left for a BAR of this size.
+    WindowFull {
+        /// The BAR's size.
+        size: u64,
+    },
+    /// The BAR is an I/O BAR (not supported: nothing here needs port I/O).
+    IoBar,
+    /// The BAR's size probe returned nonsense.
+    BadProbe,
+}
+
+/// Hands out bus addresses from a host bridge's memory window, as firmware
+/// would; nothing else assigns BARs on these boards.
+pub struct BarAllocator {
+    next: u64,
+    end: u64,
+    /// cpu_addr - pci_addr of the window.
+    cpu_offset: u64,
+}
+
+impl BarAllocator {
+    /// Allocates from the 32-bit memory window `[pci_addr, pci_addr + size)`,
+    /// which the CPU sees at `cpu_addr`.
+    pub fn new(pci_addr: u64, cpu_addr: u64, size: u64) -> Self {
+        Self {
+            next: pci_addr,
+            end: pci_addr.saturating_add(size),
+            cpu_offset: cpu_addr.wrapping_sub(pci_addr),
+        }
+    }
+
+    fn take(&mut self, size: u64) -> Result<u64, BarError> {
+        let start = self.next.checked_next_multiple_of(size).ok_or(BarError::WindowFull { size })?;
+        let end = start.checked_add(size).ok_or(BarError::WindowFull { size })?;
+        if end > self.end {
+            return Err(BarError::WindowFull { size });
+        }
+        self.next = end;
+        Ok(start)
+    }
+}
+
+const COMMAND: u16 = 0x04;
+const CMD_MEMORY: u32 = 1 << 1;
+const CMD_BUS_MASTER: u32 = 1 << 2;
+const BAR0: u16 = 0x10;
+
+impl Ecam {
+    /// Sizes and assigns memory BAR `index` of `bdf` (PCI Local Bus 3.0
+    /// §6.2.5.1: write all ones, read back the size mask). Decoding is off
+    /// while probing. Returns `None` for an unimplemented BAR.
+    pub fn assign_bar(&self, bdf: Bdf, index: u8, alloc: &mut BarAllocator) -> Result<Option<Bar>, BarError> {
+        let off = BAR0 + 4 * u16::from(index);
+        let cmd = self.read32(bdf, COMMAND);
+        self.write32(bdf, COMMAND, cmd & !(CMD_MEMORY | CMD_BUS_MASTER));
+        let orig = self.read32(bdf, off);
+        if orig & 1 != 0 {
+            self.write32(bdf, COMMAND, cmd);
+            return Err(BarError::IoBar);
+        }
+        let is64 = (orig >> 1) & 3 == 2;
+        self.write32(bdf, off, u32::MAX);
+        let lo = self.read32(bdf, off) & !0xf;
+        let hi = if is64 {
+            self.write32(bdf, off + 4, u32::MAX);
+            self.read32(bdf, off + 4)
+        } else {
+            0
+        };
+        let mask = (u64::from(hi) << 32) | u64::from(lo);
+        let result = if mask == 0 {
+            Ok(None)
+        } else {
+            let mask = if is64 { mask } else { mask | 0xffff_ffff_0000_0000 };
+            let size = (!mask).wrapping_add(1);
+            if !size.is_power_of_two() {
+                Err(BarError::BadProbe)
+            } else {
+                alloc.take(size).map(|pci_addr| {
+                    Some(Bar { index, cpu_addr: pci_addr.wrapping_add(alloc.cpu_offset), pci_addr, size })
+                })
+            }
+        };
+        let value = match &result {
+            Ok(Some(bar)) => bar.pci_addr,
+            _ => u64::from(orig & !0xf),
+        };
+        self.write32(bdf, off, (value as u32) | (orig & 0xf));
+        if is64 {
+            self.write32(bdf, off + 4, (value >> 32) as u32);
+        }
+        self.write32(bdf, COMMAND, cmd);
+        result
+    }
+
+    /// Turns on memory decoding and bus mastering (DMA) for `bdf`.
+    pub fn enable(&self, bdf: Bdf, bus_master: bool) {
+        let cmd = self.read32(bdf, COMMAND) & 0xffff;
+        let bits = CMD_MEMORY | if bus_master { CMD_BUS_MASTER } else { 0 };
+        self.write32(bdf, COMMAND, cmd | bits);
+    }
+
+    /// Finds the first function with `vendor:device`.
+    pub fn find(&self, vendor: u16, device: u16) -> Option<Function> {
+        let mut found = None;
+        self.scan(|f| {
+            if found.is_none() && f.vendor == vendor && f.device == device {
+                found = Some(f);
+            }
+        });
+        found
     }
 }

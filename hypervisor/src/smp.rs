@@ -66,30 +66,20 @@ pub fn start_secondaries(platform: &Platform<'_>) -> usize {
         }
         let target = online() + 1;
         let started = match cpu.enable {
-            EnableMethod::Psci => {
-                psci::cpu_on(cpu.mpidr, secondary_entry as *const () as u64, index as u64)
-                    .map_err(|e| defmt::error!("cpu {=usize}: PSCI CPU_ON refused: {}", index, e))
-                    .is_ok()
-            }
+            EnableMethod::Psci => psci::cpu_on(cpu.mpidr, secondary_entry as *const () as u64, index as u64)
+                .map_err(|e| defmt::error!("cpu {=usize}: PSCI CPU_ON refused: {}", index, e))
+                .is_ok(),
             EnableMethod::SpinTable { release_addr: None } => {
-                defmt::error!(
-                    "cpu {=usize}: spin-table CPU without a release address",
-                    index
-                );
+                defmt::error!("cpu {=usize}: spin-table CPU without a release address", index);
                 false
             }
-            EnableMethod::SpinTable {
-                release_addr: Some(release_addr),
-            } => {
+            EnableMethod::SpinTable { release_addr: Some(release_addr) } => {
                 boot::SPIN_TABLE_CPU.store(index as u64, Ordering::Release);
                 clean_to_poc(&boot::SPIN_TABLE_CPU as *const _ as u64);
                 // SAFETY: the DT names this word as the CPU's release address,
                 // inside RAM that is identity mapped.
                 unsafe {
-                    core::ptr::write_volatile(
-                        release_addr as *mut u64,
-                        spin_table_entry as *const () as u64,
-                    )
+                    core::ptr::write_volatile(release_addr as *mut u64, spin_table_entry as *const () as u64)
                 };
                 clean_to_poc(release_addr);
                 aarch64_cpu::asm::sev();
@@ -101,11 +91,7 @@ pub fn start_secondaries(platform: &Platform<'_>) -> usize {
             }
         };
         if started && !wait_online(target, 500_000) {
-            defmt::error!(
-                "cpu {=usize} (MPIDR {=u64:#x}) did not come online",
-                index,
-                cpu.mpidr
-            );
+            defmt::error!("cpu {=usize} (MPIDR {=u64:#x}) did not come online", index, cpu.mpidr);
         }
     }
     online()
@@ -116,11 +102,7 @@ pub fn secondary_main(index: usize) -> ! {
     crate::log::set_cpu_index(index);
     mmu::enable();
     // Log before reporting in, so the line is out before the primary moves on.
-    defmt::info!(
-        "cpu {=usize} online (MPIDR {=u64:#x})",
-        index,
-        affinity(MPIDR_EL1.get())
-    );
+    defmt::info!("cpu {=usize} online (MPIDR {=u64:#x})", index, affinity(MPIDR_EL1.get()));
     ONLINE.fetch_add(1, Ordering::AcqRel);
     loop {
         aarch64_cpu::asm::wfe();

@@ -117,11 +117,17 @@ pub fn suites() -> Vec<Suite> {
             ..base.clone()
         },
         Suite {
+            name: "virt-panic-is-reported",
+            features: SELFTEST,
+            append: Some("bulkhead.selftest=panic_is_reported"),
+            expect_status: 3,
+            expect_lines: &["panic: panicked at", "cases.rs", "index out of bounds"],
+            forbid_lines: &["unexpected exception"],
+            ..base.clone()
+        },
+        Suite {
             name: "virt-dt-without-cpus-is-refused",
-            dtb: Dtb::Damaged(DtbDamage::RenameNode {
-                from: "cpus",
-                to: "cpuz",
-            }),
+            dtb: Dtb::Damaged(DtbDamage::RenameNode { from: "cpus", to: "cpuz" }),
             expect_status: 4,
             expect_lines: &["device tree", "/cpus"],
             ..base.clone()
@@ -142,10 +148,7 @@ pub fn suites() -> Vec<Suite> {
         Suite {
             name: "rpi4-dt-without-cpus-is-refused",
             board: "rpi4",
-            dtb: Dtb::Damaged(DtbDamage::RenameNode {
-                from: "cpus",
-                to: "cpuz",
-            }),
+            dtb: Dtb::Damaged(DtbDamage::RenameNode { from: "cpus", to: "cpuz" }),
             expect_status: 4,
             expect_lines: &["device tree", "/cpus"],
             ..base
@@ -163,17 +166,8 @@ mod tests {
         let mut seen = HashSet::new();
         for s in suites() {
             assert!(seen.insert(s.name), "duplicate suite {}", s.name);
-            assert!(
-                ["qemu-virt", "rpi4"].contains(&s.board),
-                "{}: unknown board {}",
-                s.name,
-                s.board
-            );
-            assert!(
-                s.timeout_secs > 0 && s.timeout_secs <= 600,
-                "{}: timeout",
-                s.name
-            );
+            assert!(["qemu-virt", "rpi4"].contains(&s.board), "{}: unknown board {}", s.name, s.board);
+            assert!(s.timeout_secs > 0 && s.timeout_secs <= 600, "{}: timeout", s.name);
         }
     }
 
@@ -181,12 +175,7 @@ mod tests {
     fn damage_keeps_the_blob_size() {
         for s in suites() {
             if let Dtb::Damaged(DtbDamage::RenameNode { from, to }) = s.dtb {
-                assert_eq!(
-                    from.len(),
-                    to.len(),
-                    "{}: a rename must keep the length",
-                    s.name
-                );
+                assert_eq!(from.len(), to.len(), "{}: a rename must keep the length", s.name);
             }
         }
     }

@@ -37,26 +37,14 @@ pub fn hypervisor(root: &Path, spec: &BuildSpec) -> Result<Built> {
     let features = spec.features.join(",");
     let mut cmd = Command::new("cargo");
     cmd.current_dir(root)
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "-p",
-            "hypervisor",
-            "--target",
-            TARGET,
-        ])
+        .args(["build", "--quiet", "--release", "-p", "hypervisor", "--target", TARGET])
         .env("BULKHEAD_BOARD", &spec.board)
         .env("DEFMT_LOG", "debug");
     if !features.is_empty() {
         cmd.args(["--features", &features]);
     }
     run(&mut cmd).context("building the hypervisor")?;
-    let out = root
-        .join("target")
-        .join(TARGET)
-        .join("release")
-        .join("hypervisor");
+    let out = root.join("target").join(TARGET).join("release").join("hypervisor");
     let dir = root.join("target/images");
     fs::create_dir_all(&dir)?;
     let stem = if features.is_empty() {
@@ -84,19 +72,10 @@ pub fn flat_binary(elf: &[u8]) -> Result<Vec<u8>> {
         }
     }
     segs.sort_by_key(|s| s.0);
-    let Some(&(base, _)) = segs.first() else {
-        bail!("the ELF has no loadable segment")
-    };
-    let end = segs
-        .iter()
-        .map(|(a, d)| a + d.len() as u64)
-        .max()
-        .unwrap_or(base);
+    let Some(&(base, _)) = segs.first() else { bail!("the ELF has no loadable segment") };
+    let end = segs.iter().map(|(a, d)| a + d.len() as u64).max().unwrap_or(base);
     if end - base > 64 << 20 {
-        bail!(
-            "loadable segments span {} MiB: the linker script is broken",
-            (end - base) >> 20
-        );
+        bail!("loadable segments span {} MiB: the linker script is broken", (end - base) >> 20);
     }
     let mut bin = vec![0u8; (end - base) as usize];
     for (addr, data) in segs {

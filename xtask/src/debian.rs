@@ -36,15 +36,11 @@ fn download(root: &Path, spec: &str, file_prefix: &str) -> Result<PathBuf> {
     let dir = cache_dir(root);
     fs::create_dir_all(&dir)?;
     let find = || -> Option<PathBuf> {
-        fs::read_dir(&dir)
-            .ok()?
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with(file_prefix) && n.ends_with(".deb"))
-            })
+        fs::read_dir(&dir).ok()?.flatten().map(|e| e.path()).find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(file_prefix) && n.ends_with(".deb"))
+        })
     };
     if let Some(p) = find() {
         return Ok(p);
@@ -52,19 +48,13 @@ fn download(root: &Path, spec: &str, file_prefix: &str) -> Result<PathBuf> {
     ensure_arm64_architecture()?;
     eprintln!("xtask: apt-get download {spec}");
     let mut cmd = Command::new("apt-get");
-    cmd.args(["download", "-q", "-o", "APT::Sandbox::User=root", spec])
-        .current_dir(&dir);
+    cmd.args(["download", "-q", "-o", "APT::Sandbox::User=root", spec]).current_dir(&dir);
     if run(&mut cmd).is_err() {
         // The package lists may predate the architecture or the suite.
         run(Command::new("apt-get").args(["update", "-q"]))?;
         run(&mut cmd)?;
     }
-    find().with_context(|| {
-        format!(
-            "apt-get download {spec} left no {file_prefix}*.deb in {}",
-            dir.display()
-        )
-    })
+    find().with_context(|| format!("apt-get download {spec} left no {file_prefix}*.deb in {}", dir.display()))
 }
 
 /// The versioned kernel package the `linux-image-arm64` metapackage names.
@@ -98,9 +88,7 @@ pub fn extract(deb: &Path, pattern: &str, dest: &Path) -> Result<()> {
     );
     run(Command::new("sh").args(["-c", &script]))?;
     let found = walk(&tmp).into_iter().find(|p| p.is_file());
-    let Some(found) = found else {
-        bail!("{pattern} not found in {}", deb.display())
-    };
+    let Some(found) = found else { bail!("{pattern} not found in {}", deb.display()) };
     fs::rename(found, dest)?;
     fs::remove_dir_all(&tmp)?;
     Ok(())
@@ -126,11 +114,7 @@ pub fn rpi4_dtb(root: &Path) -> Result<PathBuf> {
     let dest = cache_dir(root).join("bcm2711-rpi-4-b.dtb");
     if !dest.exists() {
         let deb = kernel_package(root)?;
-        extract(
-            &deb,
-            "./usr/lib/linux-image-*/broadcom/bcm2711-rpi-4-b.dtb",
-            &dest,
-        )?;
+        extract(&deb, "./usr/lib/linux-image-*/broadcom/bcm2711-rpi-4-b.dtb", &dest)?;
     }
     Ok(dest)
 }

@@ -26,18 +26,12 @@ impl LogDecoder {
     /// Loads the defmt table from `elf`.
     pub fn new(elf: &Path) -> Result<Self> {
         let bytes = fs::read(elf).with_context(|| format!("reading {}", elf.display()))?;
-        let table =
-            Table::parse(&bytes)?.ok_or_else(|| anyhow!("{} has no defmt data", elf.display()))?;
+        let table = Table::parse(&bytes)?.ok_or_else(|| anyhow!("{} has no defmt data", elf.display()))?;
         let locations = table.get_locations(&bytes)?;
         // The decoder borrows the table for as long as the run lasts; a run is
         // one process lifetime of xtask at most, so leaking it is harmless.
         let table: &'static Table = Box::leak(Box::new(table));
-        Ok(Self {
-            table,
-            locations,
-            stream: table.new_stream_decoder(),
-            malformed: 0,
-        })
+        Ok(Self { table, locations, stream: table.new_stream_decoder(), malformed: 0 })
     }
 
     /// Frames that could not be decoded so far.
@@ -52,20 +46,12 @@ impl LogDecoder {
         loop {
             match self.stream.decode() {
                 Ok(frame) => {
-                    let level = frame
-                        .level()
-                        .map(|l| l.as_str().to_uppercase())
-                        .unwrap_or_else(|| "PRINT".into());
+                    let level =
+                        frame.level().map(|l| l.as_str().to_uppercase()).unwrap_or_else(|| "PRINT".into());
                     let message = frame.display_message().to_string();
-                    let ts = frame
-                        .display_timestamp()
-                        .map(|t| t.to_string())
-                        .unwrap_or_default();
-                    let module = self
-                        .locations
-                        .get(&frame.index())
-                        .map(|l| module_of(&l.file))
-                        .unwrap_or_default();
+                    let ts = frame.display_timestamp().map(|t| t.to_string()).unwrap_or_default();
+                    let module =
+                        self.locations.get(&frame.index()).map(|l| module_of(&l.file)).unwrap_or_default();
                     let text = format!("{ts:>10} {level:<5} {module}: {message}");
                     lines.push(LogLine { message, text });
                 }
@@ -92,11 +78,8 @@ fn module_of(file: &Path) -> String {
     };
     let krate = s[..at].rsplit('/').next().unwrap_or_default();
     let rel = s[at + 5..].trim_end_matches(".rs");
-    let rel = rel
-        .trim_end_matches("/mod")
-        .trim_end_matches("main")
-        .trim_end_matches("lib")
-        .trim_end_matches('/');
+    let rel =
+        rel.trim_end_matches("/mod").trim_end_matches("main").trim_end_matches("lib").trim_end_matches('/');
     let path = rel.replace('/', "::");
     match (krate, path.is_empty()) {
         ("hypervisor", true) => "main".into(),
@@ -113,15 +96,9 @@ mod tests {
 
     #[test]
     fn module_names_from_paths() {
-        assert_eq!(
-            module_of(Path::new("/w/hypervisor/src/arch/mmu.rs")),
-            "arch::mmu"
-        );
+        assert_eq!(module_of(Path::new("/w/hypervisor/src/arch/mmu.rs")), "arch::mmu");
         assert_eq!(module_of(Path::new("/w/hypervisor/src/main.rs")), "main");
-        assert_eq!(
-            module_of(Path::new("/w/hypervisor/src/selftest/mod.rs")),
-            "selftest"
-        );
+        assert_eq!(module_of(Path::new("/w/hypervisor/src/selftest/mod.rs")), "selftest");
         assert_eq!(module_of(Path::new("/w/boards/src/dt.rs")), "boards::dt");
         assert_eq!(module_of(Path::new("/w/smmu/src/lib.rs")), "smmu");
     }

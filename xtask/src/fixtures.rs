@@ -31,8 +31,7 @@ pub fn dump(root: &Path, board: &str, extra: &[&str], dest: &Path) -> Result<()>
         // Boards whose DTB comes from the loader: QEMU edits it like a real one.
         cmd.arg("-dtb").arg(dtb);
     }
-    cmd.args(["-display", "none", "-monitor", "none", "-serial", "null"])
-        .args(extra);
+    cmd.args(["-display", "none", "-monitor", "none", "-serial", "null"]).args(extra);
     // QEMU wants something to boot even when it only dumps the DTB.
     let dummy = root.join("target/dt-fixtures/empty.bin");
     fs::write(&dummy, [0u8; 16])?;
@@ -48,17 +47,9 @@ pub fn generate(root: &Path) -> Result<()> {
     fs::create_dir_all(&dir)?;
     let virt = ["-nic", "none", "-device", "edu"];
     dump(root, "qemu-virt", &virt, &dir.join("virt.dtb"))?;
-    dump(
-        root,
-        "qemu-virt",
-        &["-smp", "3", "-m", "2G", "-device", "edu"],
-        &dir.join("virt-smp3-2g.dtb"),
-    )?;
+    dump(root, "qemu-virt", &["-smp", "3", "-m", "2G", "-device", "edu"], &dir.join("virt-smp3-2g.dtb"))?;
     // The same DT passed back in with -dtb: QEMU's edits leave FDT_NOP tokens.
-    let mut nops = vec![
-        "-dtb".to_owned(),
-        dir.join("virt.dtb").display().to_string(),
-    ];
+    let mut nops = vec!["-dtb".to_owned(), dir.join("virt.dtb").display().to_string()];
     nops.extend(virt.iter().map(|s| s.to_string()));
     let nops: Vec<&str> = nops.iter().map(String::as_str).collect();
     dump(root, "qemu-virt", &nops, &dir.join("virt-nops.dtb"))?;
@@ -78,9 +69,7 @@ pub fn damaged(src: &Path, damage: DtbDamage, dest: &Path) -> Result<PathBuf> {
 }
 
 fn be32(b: &[u8], off: usize) -> Result<u32> {
-    let w = b
-        .get(off..off + 4)
-        .context("DTB shorter than its header says")?;
+    let w = b.get(off..off + 4).context("DTB shorter than its header says")?;
     Ok(u32::from_be_bytes([w[0], w[1], w[2], w[3]]))
 }
 
@@ -97,9 +86,7 @@ fn rename_node(blob: &mut [u8], from: &str, to: &str) -> Result<()> {
     while pos + 4 + from.len() < off + size {
         if be32(blob, pos)? == FDT_BEGIN_NODE {
             let name = &blob[pos + 4..pos + 4 + from.len() + 1];
-            if &name[..from.len()] == from.as_bytes()
-                && (name[from.len()] == 0 || name[from.len()] == b'@')
-            {
+            if &name[..from.len()] == from.as_bytes() && (name[from.len()] == 0 || name[from.len()] == b'@') {
                 blob[pos + 4..pos + 4 + to.len()].copy_from_slice(to.as_bytes());
                 hits += 1;
             }

@@ -35,10 +35,7 @@ cargo xtask <command>
 ";
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
 }
 
 fn main() -> ExitCode {
@@ -100,11 +97,7 @@ struct Opts {
 }
 
 fn parse_opts(args: &[String], default_board: &str) -> Result<Opts> {
-    let mut opts = Opts {
-        board: default_board.into(),
-        out: None,
-        passthrough: Vec::new(),
-    };
+    let mut opts = Opts { board: default_board.into(), out: None, passthrough: Vec::new() };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -119,11 +112,7 @@ fn parse_opts(args: &[String], default_board: &str) -> Result<Opts> {
     }
     if boards::board_by_name(&opts.board).is_none() {
         let names: Vec<&str> = boards::BOARDS.iter().map(|b| b.name).collect();
-        bail!(
-            "unknown board `{}`; boards: {}",
-            opts.board,
-            names.join(", ")
-        );
+        bail!("unknown board `{}`; boards: {}", opts.board, names.join(", "));
     }
     Ok(opts)
 }
@@ -145,10 +134,7 @@ fn cmd_run(root: &Path, args: &[String]) -> Result<ExitCode> {
     provision_all(root)?;
     let built = build::hypervisor(
         root,
-        &build::BuildSpec {
-            board: opts.board.clone(),
-            features: vec!["qemu-exit"],
-        },
+        &build::BuildSpec { board: opts.board.clone(), features: vec!["qemu-exit"] },
     )?;
     let (board_args, dtb) = board_run(root, &opts.board)?;
     let run = qemu::Run {
@@ -179,13 +165,7 @@ fn cmd_image(root: &Path, args: &[String]) -> Result<ExitCode> {
         bail!("`image` makes SD-card files for rpi4; QEMU boards boot with `cargo xtask run`");
     }
     provision::rust_targets(root)?;
-    let built = build::hypervisor(
-        root,
-        &build::BuildSpec {
-            board: opts.board.clone(),
-            features: vec![],
-        },
-    )?;
+    let built = build::hypervisor(root, &build::BuildSpec { board: opts.board.clone(), features: vec![] })?;
     let out = opts.out.unwrap_or_else(|| root.join("target/rpi4-sdcard"));
     std::fs::create_dir_all(&out)?;
     std::fs::copy(&built.image, out.join("kernel8.img"))?;
@@ -204,8 +184,6 @@ fn cmd_image(root: &Path, args: &[String]) -> Result<ExitCode> {
     println!("SD card files in {}:", out.display());
     println!("  kernel8.img        the hypervisor (arm64 Image)");
     println!("  config.txt         lines to add to the card's config.txt");
-    println!(
-        "  bulkhead-rpi4.elf  keep it: decodes the UART log (`defmt-print -e bulkhead-rpi4.elf`)"
-    );
+    println!("  bulkhead-rpi4.elf  keep it: decodes the UART log (`defmt-print -e bulkhead-rpi4.elf`)");
     Ok(ExitCode::SUCCESS)
 }

@@ -19,16 +19,11 @@ pub fn rust_targets(root: &Path) -> Result<()> {
         .find(|l| l.trim_start().starts_with("targets"))
         .map(|l| l.split('"').skip(1).step_by(2).map(str::to_owned).collect())
         .unwrap_or_default();
-    let installed = cmd_output(
-        Command::new("rustup")
-            .args(["target", "list", "--installed"])
-            .current_dir(root),
-    )
-    .context("rustup is needed to install the bare-metal targets")?;
-    let missing: Vec<&String> = wanted
-        .iter()
-        .filter(|t| !installed.lines().any(|l| l.trim() == t.as_str()))
-        .collect();
+    let installed =
+        cmd_output(Command::new("rustup").args(["target", "list", "--installed"]).current_dir(root))
+            .context("rustup is needed to install the bare-metal targets")?;
+    let missing: Vec<&String> =
+        wanted.iter().filter(|t| !installed.lines().any(|l| l.trim() == t.as_str())).collect();
     if !missing.is_empty() {
         eprintln!("xtask: installing Rust targets {missing:?}");
         let mut c = Command::new("rustup");
@@ -59,9 +54,7 @@ pub fn qemu(arch: &str, package: &str) -> Result<()> {
         None => eprintln!("xtask: {binary} not found"),
     }
     let codename = debian_codename();
-    let is_root = cmd_output(Command::new("id").arg("-u"))
-        .map(|s| s.trim() == "0")
-        .unwrap_or(false);
+    let is_root = cmd_output(Command::new("id").arg("-u")).map(|s| s.trim() == "0").unwrap_or(false);
     let Some(codename) = codename.filter(|_| is_root) else {
         bail!(
             "{binary} {QEMU_MIN_MAJOR}.x is needed. On Debian, as root: add the <codename>-backports suite \
@@ -74,19 +67,13 @@ pub fn qemu(arch: &str, package: &str) -> Result<()> {
     eprintln!("xtask: installing {package} from {suite}");
     run(Command::new("apt-get").args(["update", "-q"]))?;
     run(Command::new("apt-get")
-        .args([
-            "install",
-            "-y",
-            "-q",
-            "--no-install-recommends",
-            "-t",
-            &suite,
-            package,
-        ])
+        .args(["install", "-y", "-q", "--no-install-recommends", "-t", &suite, package])
         .env("DEBIAN_FRONTEND", "noninteractive"))?;
     match qemu_version(&binary) {
         Some((major, _)) if major >= QEMU_MIN_MAJOR => Ok(()),
-        other => bail!("installed {package} from {suite} but {binary} reports {other:?}; {QEMU_MIN_MAJOR}.x is needed"),
+        other => bail!(
+            "installed {package} from {suite} but {binary} reports {other:?}; {QEMU_MIN_MAJOR}.x is needed"
+        ),
     }
 }
 
@@ -95,24 +82,17 @@ fn debian_codename() -> Option<String> {
     if !text.lines().any(|l| l == "ID=debian") {
         return None;
     }
-    text.lines()
-        .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
-        .map(|s| s.trim_matches('"').to_owned())
+    text.lines().find_map(|l| l.strip_prefix("VERSION_CODENAME=")).map(|s| s.trim_matches('"').to_owned())
 }
 
 /// Adds `<codename>-backports` with the main suite's mirror, unless an APT
 /// source already names it.
 fn add_backports_suite(codename: &str, suite: &str) -> Result<()> {
     let dir = Path::new("/etc/apt/sources.list.d");
-    let mut texts: Vec<String> = fs::read_dir(dir)?
-        .flatten()
-        .filter_map(|e| fs::read_to_string(e.path()).ok())
-        .collect();
+    let mut texts: Vec<String> =
+        fs::read_dir(dir)?.flatten().filter_map(|e| fs::read_to_string(e.path()).ok()).collect();
     texts.extend(fs::read_to_string("/etc/apt/sources.list").ok());
-    if texts
-        .iter()
-        .any(|t| t.split_whitespace().any(|w| w == suite))
-    {
+    if texts.iter().any(|t| t.split_whitespace().any(|w| w == suite)) {
         return Ok(());
     }
     let uri = texts.iter().find_map(|t| main_suite_uri(t, codename));
@@ -129,12 +109,7 @@ fn add_backports_suite(codename: &str, suite: &str) -> Result<()> {
 /// either the deb822 (`.sources`) or the one-line format.
 fn main_suite_uri(text: &str, codename: &str) -> Option<String> {
     for stanza in text.split("\n\n") {
-        let field = |name: &str| {
-            stanza
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .map(str::trim)
-        };
+        let field = |name: &str| stanza.lines().find_map(|l| l.strip_prefix(name)).map(str::trim);
         if let (Some(uris), Some(suites)) = (field("URIs:"), field("Suites:")) {
             if suites.split_whitespace().any(|s| s == codename) {
                 return uris.split_whitespace().next().map(str::to_owned);

@@ -68,16 +68,7 @@ impl Run {
             }
             cmd.arg(a);
         }
-        cmd.args([
-            "-display",
-            "none",
-            "-monitor",
-            "none",
-            "-serial",
-            "stdio",
-            "-semihosting",
-            "-no-reboot",
-        ]);
+        cmd.args(["-display", "none", "-monitor", "none", "-serial", "stdio", "-semihosting", "-no-reboot"]);
         cmd.arg("-kernel").arg(&self.image);
         if let Some(dtb) = &self.dtb {
             cmd.arg("-dtb").arg(dtb);
@@ -93,13 +84,9 @@ impl Run {
     pub fn execute(&self) -> Result<Outcome> {
         let mut decoder = LogDecoder::new(&self.elf)?;
         let mut cmd = self.command();
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let start = Instant::now();
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("starting {}", self.binary))?;
+        let mut child = cmd.spawn().with_context(|| format!("starting {}", self.binary))?;
         let mut stdout = child.stdout.take().expect("piped");
         let mut stderr = child.stderr.take().expect("piped");
         let (tx, rx) = mpsc::channel::<Vec<u8>>();

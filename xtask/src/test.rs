@@ -54,11 +54,7 @@ pub fn all(root: &Path, sel: &Selection) -> Result<ExitCode> {
         println!("FAILED: {f}");
     }
     println!("{} passed, {} failed", tally.passed, tally.failed);
-    Ok(if tally.failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if tally.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// `cargo test` over the workspace's host crates, counting libtest's result lines.
@@ -66,13 +62,7 @@ fn host_tests(root: &Path, tally: &mut Tally) -> Result<()> {
     println!("== host tests");
     let mut child = Command::new("cargo")
         .current_dir(root)
-        .args([
-            "test",
-            "--workspace",
-            "--exclude",
-            "hypervisor",
-            "--no-fail-fast",
-        ])
+        .args(["test", "--workspace", "--exclude", "hypervisor", "--no-fail-fast"])
         .stdout(Stdio::piped())
         .spawn()
         .context("starting cargo test")?;
@@ -86,11 +76,9 @@ fn host_tests(root: &Path, tally: &mut Tally) -> Result<()> {
             failed += count(rest, " failed");
         }
         if line.starts_with("test ") && line.ends_with("FAILED") {
-            tally.failures.push(format!(
-                "host {}",
-                line.trim_start_matches("test ")
-                    .trim_end_matches(" ... FAILED")
-            ));
+            tally
+                .failures
+                .push(format!("host {}", line.trim_start_matches("test ").trim_end_matches(" ... FAILED")));
         }
     }
     let status = child.wait()?;
@@ -98,10 +86,7 @@ fn host_tests(root: &Path, tally: &mut Tally) -> Result<()> {
     tally.failed += failed;
     if !status.success() && failed == 0 {
         // A build error or a crashed test binary: no result line says so.
-        tally.record(
-            false,
-            "host tests: cargo test failed without a failing test (build error?)",
-        );
+        tally.record(false, "host tests: cargo test failed without a failing test (build error?)");
     }
     Ok(())
 }
@@ -110,34 +95,18 @@ fn host_tests(root: &Path, tally: &mut Tally) -> Result<()> {
 fn count(summary: &str, what: &str) -> usize {
     summary
         .split(';')
-        .find_map(|part| {
-            part.trim()
-                .strip_suffix(what)?
-                .rsplit(' ')
-                .next()?
-                .parse()
-                .ok()
-        })
+        .find_map(|part| part.trim().strip_suffix(what)?.rsplit(' ').next()?.parse().ok())
         .unwrap_or(0)
 }
 
 fn qemu_suites(root: &Path, filter: Option<&str>, tally: &mut Tally) -> Result<()> {
     let mut images: BTreeMap<(String, Vec<&str>), build::Built> = BTreeMap::new();
-    for suite in bulkhead_tests::suites()
-        .into_iter()
-        .filter(|s| filter.is_none_or(|f| s.name.contains(f)))
-    {
+    for suite in bulkhead_tests::suites().into_iter().filter(|s| filter.is_none_or(|f| s.name.contains(f))) {
         let mut features = vec!["qemu-exit"];
         features.extend_from_slice(suite.features);
         let key = (suite.board.to_owned(), features.clone());
         if !images.contains_key(&key) {
-            let built = build::hypervisor(
-                root,
-                &build::BuildSpec {
-                    board: suite.board.into(),
-                    features,
-                },
-            )?;
+            let built = build::hypervisor(root, &build::BuildSpec { board: suite.board.into(), features })?;
             images.insert(key.clone(), built);
         }
         let built = &images[&key];
@@ -218,10 +187,7 @@ fn run_suite(root: &Path, suite: &Suite, built: &build::Built, tally: &mut Tally
     for p in &problems {
         println!("   - {p}");
     }
-    tally.record(
-        problems.is_empty(),
-        format!("{}: {}", suite.name, problems.join("; ")),
-    );
+    tally.record(problems.is_empty(), format!("{}: {}", suite.name, problems.join("; ")));
     Ok(())
 }
 

@@ -24,8 +24,7 @@ pub(crate) fn stdout_node(fdt: Fdt<'_>) -> Result<Option<Located<'_>>, DtError> 
         (None, Some(v)) => (v, "linux,stdout-path"),
         (None, None) => return Ok(None),
     };
-    let full =
-        cells::as_str(value).ok_or_else(|| at.bad(property, "not a NUL-terminated string"))?;
+    let full = cells::as_str(value).ok_or_else(|| at.bad(property, "not a NUL-terminated string"))?;
     let name = full.split_once(':').map_or(full, |(path, _options)| path);
     if name.starts_with('/') {
         return find_path(fdt, name);
@@ -39,10 +38,7 @@ pub(crate) fn stdout_node(fdt: Fdt<'_>) -> Result<Option<Located<'_>>, DtError> 
     };
     match cells::as_str(value) {
         Some(path) if path.starts_with('/') => find_path(fdt, path),
-        _ => Err(aliases.bad(
-            "stdout-path",
-            "names an alias whose value is not an absolute path",
-        )),
+        _ => Err(aliases.bad("stdout-path", "names an alias whose value is not an absolute path")),
     }
 }
 

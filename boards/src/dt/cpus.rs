@@ -35,11 +35,7 @@ pub(crate) fn cpus(fdt: Fdt<'_>) -> Result<Vec<Cpu, MAX_CPUS>, DtError> {
             .take_u64(space.address_cells)
             .ok_or_else(|| at.bad("reg", "shorter than #address-cells"))?;
         let enable = enable_method(&at)?;
-        out.push(Cpu { mpidr, enable })
-            .map_err(|_| DtError::TooMany {
-                list: "CPUs",
-                capacity: MAX_CPUS,
-            })?;
+        out.push(Cpu { mpidr, enable }).map_err(|_| DtError::TooMany { list: "CPUs", capacity: MAX_CPUS })?;
     }
     if out.is_empty() {
         return Err(DtError::MissingNode { node: "/cpus/cpu" });

@@ -24,21 +24,13 @@ impl NodePath {
     pub const ROOT: Self = {
         let mut buf = [0u8; NODE_PATH_MAX];
         buf[0] = b'/';
-        Self {
-            buf,
-            len: 1,
-            truncated: false,
-        }
+        Self { buf, len: 1, truncated: false }
     };
 
     /// Builds `/a/b/c` from the names below the root (the root's own name,
     /// the empty string, is skipped).
     pub(crate) fn from_names<'n>(names: impl Iterator<Item = &'n str>) -> Self {
-        let mut p = Self {
-            buf: [0; NODE_PATH_MAX],
-            len: 0,
-            truncated: false,
-        };
+        let mut p = Self { buf: [0; NODE_PATH_MAX], len: 0, truncated: false };
         for name in names.filter(|n| !n.is_empty()) {
             if !p.push(name.as_bytes()) {
                 p.truncated = true;
@@ -207,10 +199,7 @@ impl DtError {
             FdtErrorKind::MemReserveInvalid => "invalid memory reservation entry",
             _ => "structure error",
         };
-        DtError::Structure {
-            kind,
-            offset: parse_error_offset(e),
-        }
+        DtError::Structure { kind, offset: parse_error_offset(e) }
     }
 }
 
@@ -239,10 +228,7 @@ fn parse_error_offset(e: &FdtParseError) -> usize {
             Ok(())
         }
     }
-    let mut sink = LastNumber {
-        current: None,
-        last: 0,
-    };
+    let mut sink = LastNumber { current: None, last: 0 };
     let _ = fmt::write(&mut sink, format_args!("{e}"));
     sink.current.unwrap_or(sink.last)
 }
@@ -256,10 +242,7 @@ impl fmt::Display for DtError {
             DtError::BadMagic { found } => {
                 write!(f, "device tree: bad magic {found:#010x} (want 0xd00dfeed)")
             }
-            DtError::UnsupportedVersion {
-                version,
-                last_compatible,
-            } => write!(
+            DtError::UnsupportedVersion { version, last_compatible } => write!(
                 f,
                 "device tree: version {version} (compatible back to {last_compatible}) does not include 17"
             ),
@@ -268,26 +251,19 @@ impl fmt::Display for DtError {
                 "device tree: header totalsize {total_size} is below 40 or above {}",
                 super::MAX_TOTAL_SIZE
             ),
-            DtError::Truncated {
-                header_says,
-                blob_has,
-            } => write!(
-                f,
-                "device tree: truncated, header says {header_says} bytes, blob has {blob_has}"
-            ),
+            DtError::Truncated { header_says, blob_has } => {
+                write!(f, "device tree: truncated, header says {header_says} bytes, blob has {blob_has}")
+            }
             DtError::Structure { kind, offset } => {
                 write!(f, "device tree: {kind} at offset {offset:#x}")
             }
             DtError::MissingNode { node } => write!(f, "device tree: no {node} node"),
-            DtError::BadProperty {
-                node,
-                property,
-                reason,
-            } => write!(f, "device tree: {node}: property `{property}`: {reason}"),
-            DtError::TooMany { list, capacity } => write!(
-                f,
-                "device tree: more {list} than the {capacity} this build keeps"
-            ),
+            DtError::BadProperty { node, property, reason } => {
+                write!(f, "device tree: {node}: property `{property}`: {reason}")
+            }
+            DtError::TooMany { list, capacity } => {
+                write!(f, "device tree: more {list} than the {capacity} this build keeps")
+            }
             DtError::Limit { what, limit } => {
                 write!(f, "device tree: {what} exceeds the limit of {limit}")
             }
@@ -328,10 +304,7 @@ mod tests {
             property: "reg",
             reason: "wrong length",
         };
-        assert_eq!(
-            e.to_string(),
-            "device tree: /cpus/cpu@0: property `reg`: wrong length"
-        );
+        assert_eq!(e.to_string(), "device tree: /cpus/cpu@0: property `reg`: wrong length");
         assert_eq!(e.what(), "bad property");
     }
 
@@ -345,12 +318,6 @@ mod tests {
         h[20..24].copy_from_slice(&99u32.to_be_bytes());
         h[24..28].copy_from_slice(&98u32.to_be_bytes());
         let e = dtoolkit::fdt::Fdt::new(&h).unwrap_err();
-        assert_eq!(
-            DtError::from_parse(&e),
-            DtError::Structure {
-                kind: "unsupported version",
-                offset: 20
-            }
-        );
+        assert_eq!(DtError::from_parse(&e), DtError::Structure { kind: "unsupported version", offset: 20 });
     }
 }

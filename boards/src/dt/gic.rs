@@ -17,8 +17,7 @@ const GICV2: [&str; 2] = ["arm,gic-400", "arm,cortex-a15-gic"];
 const ITS: &str = "arm,gic-v3-its";
 
 fn is_gic(at: &At<'_, '_>) -> bool {
-    at.has("interrupt-controller")
-        && (at.is_compatible(GICV3) || GICV2.iter().any(|c| at.is_compatible(c)))
+    at.has("interrupt-controller") && (at.is_compatible(GICV3) || GICV2.iter().any(|c| at.is_compatible(c)))
 }
 
 /// Finds and decodes the GIC.
@@ -42,9 +41,9 @@ pub(crate) fn find(fdt: Fdt<'_>) -> Result<(Gic, GicTarget), DtError> {
         // A GIC's children are ITS / v2m frames, never another GIC.
         Ok(Flow::Skip)
     })?;
-    let gic = chosen.or(first).ok_or(DtError::MissingNode {
-        node: "interrupt controller (arm,gic-v3 or arm,gic-400)",
-    })?;
+    let gic = chosen
+        .or(first)
+        .ok_or(DtError::MissingNode { node: "interrupt controller (arm,gic-v3 or arm,gic-400)" })?;
     parse(&gic)
 }
 
@@ -60,11 +59,7 @@ fn parse(gic: &Located<'_>) -> Result<(Gic, GicTarget), DtError> {
         Some(_) => return Err(at.bad("#address-cells", "more than 4 cells")),
         None => 0,
     };
-    let target = GicTarget {
-        phandle: at.phandle()?,
-        interrupt_cells,
-        address_cells,
-    };
+    let target = GicTarget { phandle: at.phandle()?, interrupt_cells, address_cells };
     let maintenance_irq = irq::first(&at, &target)?;
     let required = |i: usize, what: &'static str| -> Result<Region, DtError> {
         translate::reg(&at, i)?.ok_or_else(|| at.bad("reg", what))
@@ -80,10 +75,7 @@ fn parse(gic: &Located<'_>) -> Result<(Gic, GicTarget), DtError> {
             return Err(at.bad("#redistributor-regions", "zero"));
         }
         if n > MAX_REDISTS {
-            return Err(DtError::TooMany {
-                list: "GICv3 redistributor regions",
-                capacity: MAX_REDISTS,
-            });
+            return Err(DtError::TooMany { list: "GICv3 redistributor regions", capacity: MAX_REDISTS });
         }
         let mut redists = Vec::new();
         for i in 0..n {
@@ -92,15 +84,7 @@ fn parse(gic: &Located<'_>) -> Result<(Gic, GicTarget), DtError> {
             let _ = redists.push(r);
         }
         let its = find_its(gic)?;
-        Ok((
-            Gic::V3(GicV3 {
-                dist,
-                redists,
-                its,
-                maintenance_irq,
-            }),
-            target,
-        ))
+        Ok((Gic::V3(GicV3 { dist, redists, its, maintenance_irq }), target))
     } else {
         let cpu = required(1, "missing the CPU interface (GICC)")?;
         Ok((

@@ -61,18 +61,13 @@ impl Interrupts<'_> {
         let (Some(kind), Some(num), Some(flags)) = (cells.u32(), cells.u32(), cells.u32()) else {
             return Ok(None);
         };
-        decode(kind, num, flags)
-            .map(Some)
-            .map_err(|reason| at.bad("interrupts", reason))
+        decode(kind, num, flags).map(Some).map_err(|reason| at.bad("interrupts", reason))
     }
 }
 
 /// The node's `interrupts` if its interrupt parent is the GIC; `None` if it
 /// has none or they go to another controller.
-pub(crate) fn interrupts<'a>(
-    at: &At<'a, '_>,
-    gic: &GicTarget,
-) -> Result<Option<Interrupts<'a>>, DtError> {
+pub(crate) fn interrupts<'a>(at: &At<'a, '_>, gic: &GicTarget) -> Result<Option<Interrupts<'a>>, DtError> {
     let Some(value) = at.prop("interrupts") else {
         return Ok(None);
     };
@@ -81,15 +76,9 @@ pub(crate) fn interrupts<'a>(
         return Ok(None);
     }
     if value.len() % (gic.interrupt_cells as usize * 4) != 0 {
-        return Err(at.bad(
-            "interrupts",
-            "length is not a multiple of the GIC's #interrupt-cells",
-        ));
+        return Err(at.bad("interrupts", "length is not a multiple of the GIC's #interrupt-cells"));
     }
-    Ok(Some(Interrupts {
-        value,
-        stride: gic.interrupt_cells,
-    }))
+    Ok(Some(Interrupts { value, stride: gic.interrupt_cells }))
 }
 
 /// The node's first interrupt, if routed to the GIC.

@@ -22,17 +22,12 @@ pub(crate) fn memory(fdt: Fdt<'_>) -> Result<Vec<MemRegion, MAX_MEMORY>, DtError
     let mut out = Vec::new();
     for node in root.children() {
         let at = At { anc: &anc, node };
-        let is_memory = at
-            .prop("device_type")
-            .is_some_and(|v| cells::as_str(v) == Some("memory"));
+        let is_memory = at.prop("device_type").is_some_and(|v| cells::as_str(v) == Some("memory"));
         if !is_memory || !at.is_enabled() {
             continue;
         }
         for_each_reg(&at, |region| {
-            out.push(region).map_err(|_| DtError::TooMany {
-                list: "memory regions",
-                capacity: MAX_MEMORY,
-            })
+            out.push(region).map_err(|_| DtError::TooMany { list: "memory regions", capacity: MAX_MEMORY })
         })?;
     }
     if out.is_empty() {
@@ -44,10 +39,7 @@ pub(crate) fn memory(fdt: Fdt<'_>) -> Result<Vec<MemRegion, MAX_MEMORY>, DtError
 /// `/memreserve/` entries, then enabled `/reserved-memory` children with `reg`.
 pub(crate) fn reserved(fdt: Fdt<'_>) -> Result<Vec<ReservedRegion, MAX_RESERVED>, DtError> {
     let mut out = Vec::new();
-    let full = || DtError::TooMany {
-        list: "reserved regions",
-        capacity: MAX_RESERVED,
-    };
+    let full = || DtError::TooMany { list: "reserved regions", capacity: MAX_RESERVED };
     // Validation has checked the block is terminated before the structure
     // block, so this iteration is bounded by the blob.
     for r in fdt.memory_reservations() {
@@ -55,10 +47,7 @@ pub(crate) fn reserved(fdt: Fdt<'_>) -> Result<Vec<ReservedRegion, MAX_RESERVED>
             continue;
         }
         if r.address().checked_add(r.size()).is_none() {
-            return Err(DtError::Structure {
-                kind: "memory reservation wraps the 64-bit space",
-                offset: 0,
-            });
+            return Err(DtError::Structure { kind: "memory reservation wraps the 64-bit space", offset: 0 });
         }
         out.push(ReservedRegion {
             base: r.address(),
@@ -78,13 +67,8 @@ pub(crate) fn reserved(fdt: Fdt<'_>) -> Result<Vec<ReservedRegion, MAX_RESERVED>
             }
             let no_map = at.has("no-map");
             for_each_reg(&at, |r| {
-                out.push(ReservedRegion {
-                    base: r.base,
-                    size: r.size,
-                    no_map,
-                    source: ReservedSource::Node,
-                })
-                .map_err(|_| full())
+                out.push(ReservedRegion { base: r.base, size: r.size, no_map, source: ReservedSource::Node })
+                    .map_err(|_| full())
             })?;
         }
     }
@@ -92,28 +76,21 @@ pub(crate) fn reserved(fdt: Fdt<'_>) -> Result<Vec<ReservedRegion, MAX_RESERVED>
 }
 
 /// Calls `f` with every non-empty `reg` entry of `at`, translated.
-fn for_each_reg(
-    at: &At<'_, '_>,
-    mut f: impl FnMut(MemRegion) -> Result<(), DtError>,
-) -> Result<(), DtError> {
+fn for_each_reg(at: &At<'_, '_>, mut f: impl FnMut(MemRegion) -> Result<(), DtError>) -> Result<(), DtError> {
     let Some(value) = at.prop("reg") else {
         return Ok(());
     };
     let space = at.reg_space()?;
     let entry = (space.address_cells + space.size_cells) as usize * 4;
     if entry == 0 || value.len() % entry != 0 {
-        return Err(at.bad(
-            "reg",
-            "length is not a multiple of (#address-cells + #size-cells)",
-        ));
+        return Err(at.bad("reg", "length is not a multiple of (#address-cells + #size-cells)"));
     }
     if value.len() / entry > MAX_REG_ENTRIES {
         return Err(at.bad("reg", "more than 64 entries"));
     }
     let mut c = Cells::new(value);
     while !c.is_empty() {
-        let (Some(addr), Some(size)) = (c.take(space.address_cells), c.take(space.size_cells))
-        else {
+        let (Some(addr), Some(size)) = (c.take(space.address_cells), c.take(space.size_cells)) else {
             return Err(at.bad("reg", "truncated entry"));
         };
         if size == 0 {

@@ -13,8 +13,8 @@ use super::irq::{self, GicTarget};
 use super::translate;
 use super::walk::{find_phandle, At};
 use crate::platform::{
-    IntxMap, IntxRoute, IommuMapEntry, MsiMapEntry, PciSpace, PciWindow, PcieHost, MAX_ID_MAP,
-    MAX_INTX, MAX_PCI_WINDOWS,
+    IntxMap, IntxRoute, IommuMapEntry, MsiMapEntry, PciSpace, PciWindow, PcieHost, MAX_ID_MAP, MAX_INTX,
+    MAX_PCI_WINDOWS,
 };
 
 pub(crate) const ECAM: &str = "pci-host-ecam-generic";
@@ -47,24 +47,18 @@ pub(crate) fn parse(fdt: Fdt<'_>, at: &At<'_, '_>, gic: &GicTarget) -> Result<Pc
         domain: at.u32("linux,pci-domain")?,
         coherent: at.dma_coherent(),
         windows: windows(at, space.size_cells)?,
-        iommu_map: id_map(
-            at,
-            "iommu-map",
-            |[rid_base, iommu_phandle, sid_base, len]| IommuMapEntry {
-                rid_base,
-                iommu_phandle,
-                sid_base,
-                len,
-            },
-        )?,
+        iommu_map: id_map(at, "iommu-map", |[rid_base, iommu_phandle, sid_base, len]| IommuMapEntry {
+            rid_base,
+            iommu_phandle,
+            sid_base,
+            len,
+        })?,
         iommu_map_mask,
-        msi_map: id_map(at, "msi-map", |[rid_base, msi_phandle, msi_base, len]| {
-            MsiMapEntry {
-                rid_base,
-                msi_phandle,
-                msi_base,
-                len,
-            }
+        msi_map: id_map(at, "msi-map", |[rid_base, msi_phandle, msi_base, len]| MsiMapEntry {
+            rid_base,
+            msi_phandle,
+            msi_base,
+            len,
         })?,
         intx: interrupt_map(fdt, at, gic)?,
     })
@@ -93,22 +87,16 @@ fn windows(at: &At<'_, '_>, size_cells: u32) -> Result<Vec<PciWindow, MAX_PCI_WI
     let parent = at.reg_space()?;
     let entry = (PCI_ADDRESS_CELLS + parent.address_cells + size_cells) as usize * 4;
     if ranges.len() % entry != 0 {
-        return Err(at.bad(
-            "ranges",
-            "length is not a multiple of (3 + parent address + size) cells",
-        ));
+        return Err(at.bad("ranges", "length is not a multiple of (3 + parent address + size) cells"));
     }
     if ranges.len() / entry > MAX_RANGES {
         return Err(at.bad("ranges", "more than 64 entries"));
     }
     let mut c = Cells::new(ranges);
     while !c.is_empty() {
-        let (Some(hi), Some(pci_addr), Some(cpu), Some(size)) = (
-            c.u32(),
-            c.take_u64(2),
-            c.take(parent.address_cells),
-            c.take(size_cells),
-        ) else {
+        let (Some(hi), Some(pci_addr), Some(cpu), Some(size)) =
+            (c.u32(), c.take_u64(2), c.take(parent.address_cells), c.take(size_cells))
+        else {
             return Err(at.bad("ranges", "truncated entry"));
         };
         let kind = match (hi >> 24) & 0x3 {
@@ -126,10 +114,7 @@ fn windows(at: &At<'_, '_>, size_cells: u32) -> Result<Vec<PciWindow, MAX_PCI_WI
             cpu_addr: region.base,
             size: region.size,
         })
-        .map_err(|_| DtError::TooMany {
-            list: "PCI windows",
-            capacity: MAX_PCI_WINDOWS,
-        })?;
+        .map_err(|_| DtError::TooMany { list: "PCI windows", capacity: MAX_PCI_WINDOWS })?;
     }
     Ok(out)
 }
@@ -155,10 +140,7 @@ fn id_map<T>(
             return Err(at.bad(property, "entry of length 0"));
         }
         if out.push(make([a, b, d, e])).is_err() {
-            return Err(DtError::TooMany {
-                list: property,
-                capacity: MAX_ID_MAP,
-            });
+            return Err(DtError::TooMany { list: property, capacity: MAX_ID_MAP });
         }
     }
     Ok(out)
@@ -167,11 +149,7 @@ fn id_map<T>(
 /// `interrupt-map`: `<child-unit-address(3) child-pin(1) parent-phandle
 /// parent-unit-address(parent #address-cells) parent-specifier(parent
 /// #interrupt-cells)>`.
-fn interrupt_map(
-    fdt: Fdt<'_>,
-    at: &At<'_, '_>,
-    gic: &GicTarget,
-) -> Result<Option<IntxMap>, DtError> {
+fn interrupt_map(fdt: Fdt<'_>, at: &At<'_, '_>, gic: &GicTarget) -> Result<Option<IntxMap>, DtError> {
     let Some(map) = at.prop("interrupt-map") else {
         return Ok(None);
     };
@@ -190,12 +168,7 @@ fn interrupt_map(
             }
         }
     };
-    let mut out = IntxMap {
-        mask_hi,
-        mask_pin,
-        routes: Vec::new(),
-        skipped: 0,
-    };
+    let mut out = IntxMap { mask_hi, mask_pin, routes: Vec::new(), skipped: 0 };
     let truncated = || at.bad("interrupt-map", "truncated entry");
     // (phandle, #address-cells, #interrupt-cells) of parents other than the GIC.
     let mut foreign: Vec<(u32, u32, u32), MAX_FOREIGN_PARENTS> = Vec::new();
@@ -232,16 +205,8 @@ fn interrupt_map(
             .filter(|p| (1..=4).contains(p))
             .ok_or_else(|| at.bad("interrupt-map", "pin is not 1..=4 (INTA..INTD)"))?;
         out.routes
-            .push(IntxRoute {
-                child_hi: hi,
-                device: ((hi >> 11) & 0x1f) as u8,
-                pin,
-                irq,
-            })
-            .map_err(|_| DtError::TooMany {
-                list: "interrupt-map entries",
-                capacity: MAX_INTX,
-            })?;
+            .push(IntxRoute { child_hi: hi, device: ((hi >> 11) & 0x1f) as u8, pin, irq })
+            .map_err(|_| DtError::TooMany { list: "interrupt-map entries", capacity: MAX_INTX })?;
     }
     Ok(Some(out))
 }
@@ -256,8 +221,8 @@ fn foreign_parent(
     if let Some(&(_, ac, ic)) = seen.iter().find(|(p, _, _)| *p == phandle) {
         return Ok((ac, ic));
     }
-    let node = find_phandle(fdt, phandle)?
-        .ok_or_else(|| at.bad("interrupt-map", "parent phandle names no node"))?;
+    let node =
+        find_phandle(fdt, phandle)?.ok_or_else(|| at.bad("interrupt-map", "parent phandle names no node"))?;
     let p = node.at();
     let ac = p.u32("#address-cells")?.unwrap_or(0);
     let ic = p

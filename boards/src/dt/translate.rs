@@ -30,18 +30,14 @@ pub(crate) fn to_cpu(anc: &Ancestry<'_>, addr: u128, size: u128) -> Result<Regio
             property,
             reason,
         };
-        let bus_space =
-            address_space(bus).map_err(|p| bad(p, "more than 4 cells or not one cell"))?;
+        let bus_space = address_space(bus).map_err(|p| bad(p, "more than 4 cells or not one cell"))?;
         let parent_space = address_space(parent).map_err(|p| DtError::BadProperty {
             node: anc.path_to(depth - 1),
             property: p,
             reason: "more than 4 cells or not one cell",
         })?;
         let Some(ranges) = prop(bus, "ranges") else {
-            return Err(bad(
-                "ranges",
-                "absent: the bus does not map into its parent",
-            ));
+            return Err(bad("ranges", "absent: the bus does not map into its parent"));
         };
         addr = through_ranges(ranges, bus_space, parent_space, addr, size)
             .map_err(|reason| bad("ranges", reason))?;
@@ -82,11 +78,9 @@ pub(crate) fn through_ranges(
         if cells.is_empty() {
             break;
         }
-        let (Some(child), Some(parent_base), Some(len)) = (
-            cells.take(bus.address_cells),
-            cells.take(parent.address_cells),
-            cells.take(bus.size_cells),
-        ) else {
+        let (Some(child), Some(parent_base), Some(len)) =
+            (cells.take(bus.address_cells), cells.take(parent.address_cells), cells.take(bus.size_cells))
+        else {
             return Err("truncated entry");
         };
         let Some(off) = addr.checked_sub(child) else {
@@ -94,9 +88,7 @@ pub(crate) fn through_ranges(
         };
         // The whole region must sit inside the window.
         if off < len && size <= len - off {
-            return parent_base
-                .checked_add(off)
-                .ok_or("translated address overflows");
+            return parent_base.checked_add(off).ok_or("translated address overflows");
         }
     }
     Err("no window covers the address")
@@ -110,10 +102,7 @@ pub(crate) fn reg(at: &At<'_, '_>, index: usize) -> Result<Option<Region>, DtErr
     let space = at.reg_space()?;
     let entry_cells = (space.address_cells + space.size_cells) as usize;
     if entry_cells == 0 || value.len() % (entry_cells * 4) != 0 {
-        return Err(at.bad(
-            "reg",
-            "length is not a multiple of (#address-cells + #size-cells)",
-        ));
+        return Err(at.bad("reg", "length is not a multiple of (#address-cells + #size-cells)"));
     }
     let Some(entry) = value.get(index.saturating_mul(entry_cells * 4)..) else {
         return Ok(None);
@@ -122,10 +111,7 @@ pub(crate) fn reg(at: &At<'_, '_>, index: usize) -> Result<Option<Region>, DtErr
     if cells.is_empty() {
         return Ok(None);
     }
-    let (Some(addr), Some(size)) = (
-        cells.take(space.address_cells),
-        cells.take(space.size_cells),
-    ) else {
+    let (Some(addr), Some(size)) = (cells.take(space.address_cells), cells.take(space.size_cells)) else {
         return Err(at.bad("reg", "truncated entry"));
     };
     reg_to_cpu(at, addr, size).map(Some)
@@ -135,11 +121,7 @@ pub(crate) fn reg(at: &At<'_, '_>, index: usize) -> Result<Option<Region>, DtErr
 pub(crate) fn reg_to_cpu(at: &At<'_, '_>, addr: u128, size: u128) -> Result<Region, DtError> {
     to_cpu(at.anc, addr, size).map_err(|e| match e {
         // Name the device rather than the root when the result overflows.
-        DtError::BadProperty {
-            property: "reg",
-            reason,
-            ..
-        } => at.bad("reg", reason),
+        DtError::BadProperty { property: "reg", reason, .. } => at.bad("reg", reason),
         other => other,
     })
 }
@@ -148,14 +130,8 @@ pub(crate) fn reg_to_cpu(at: &At<'_, '_>, addr: u128, size: u128) -> Result<Regi
 mod tests {
     use super::*;
 
-    const SOC: AddrSpace = AddrSpace {
-        address_cells: 1,
-        size_cells: 1,
-    };
-    const ROOT: AddrSpace = AddrSpace {
-        address_cells: 2,
-        size_cells: 1,
-    };
+    const SOC: AddrSpace = AddrSpace { address_cells: 1, size_cells: 1 };
+    const ROOT: AddrSpace = AddrSpace { address_cells: 2, size_cells: 1 };
 
     extern crate std;
 
@@ -180,27 +156,12 @@ mod tests {
             0xff80_0000,
             0x80_0000,
         ]);
-        assert_eq!(
-            through_ranges(&r, SOC, ROOT, 0x7e20_1000, 0x200),
-            Ok(0xfe20_1000)
-        );
-        assert_eq!(
-            through_ranges(&r, SOC, ROOT, 0x4004_1000, 0x1000),
-            Ok(0xff84_1000)
-        );
-        assert_eq!(
-            through_ranges(&r, SOC, ROOT, 0x7c00_0000, 1),
-            Ok(0xfc00_0000)
-        );
+        assert_eq!(through_ranges(&r, SOC, ROOT, 0x7e20_1000, 0x200), Ok(0xfe20_1000));
+        assert_eq!(through_ranges(&r, SOC, ROOT, 0x4004_1000, 0x1000), Ok(0xff84_1000));
+        assert_eq!(through_ranges(&r, SOC, ROOT, 0x7c00_0000, 1), Ok(0xfc00_0000));
         // Just outside every window, and straddling a window's end.
-        assert_eq!(
-            through_ranges(&r, SOC, ROOT, 0x7f80_0000, 4),
-            Err("no window covers the address")
-        );
-        assert_eq!(
-            through_ranges(&r, SOC, ROOT, 0x7f7f_fffc, 8),
-            Err("no window covers the address")
-        );
+        assert_eq!(through_ranges(&r, SOC, ROOT, 0x7f80_0000, 4), Err("no window covers the address"));
+        assert_eq!(through_ranges(&r, SOC, ROOT, 0x7f7f_fffc, 8), Err("no window covers the address"));
     }
 
     #[test]
@@ -211,21 +172,12 @@ mod tests {
     #[test]
     fn malformed_ranges_are_refused() {
         assert!(through_ranges(&[0, 0, 0], SOC, ROOT, 0, 1).is_err());
-        let zero = AddrSpace {
-            address_cells: 0,
-            size_cells: 0,
-        };
+        let zero = AddrSpace { address_cells: 0, size_cells: 0 };
         assert!(through_ranges(&[0, 0, 0, 0], zero, zero, 0, 1).is_err());
         // A parent base at the top of a 4-cell space overflows when offset.
-        let big = AddrSpace {
-            address_cells: 4,
-            size_cells: 1,
-        };
+        let big = AddrSpace { address_cells: 4, size_cells: 1 };
         let r = cells(&[0, 0xffff_ffff, 0xffff_ffff, 0xffff_ffff, 0xffff_ffff, 0x10]);
-        assert_eq!(
-            through_ranges(&r, SOC, big, 0x8, 1),
-            Err("translated address overflows")
-        );
+        assert_eq!(through_ranges(&r, SOC, big, 0x8, 1), Err("translated address overflows"));
     }
 
     proptest::proptest! {

@@ -23,17 +23,12 @@ pub(crate) struct Ancestry<'a> {
 
 impl<'a> Ancestry<'a> {
     pub(crate) const fn new() -> Self {
-        Self {
-            nodes: [None; MAX_DEPTH],
-            len: 0,
-        }
+        Self { nodes: [None; MAX_DEPTH], len: 0 }
     }
 
     pub(crate) fn push(&mut self, node: FdtNode<'a>) -> Result<(), DtError> {
-        let slot = self.nodes.get_mut(self.len).ok_or(DtError::Limit {
-            what: "tree depth",
-            limit: MAX_DEPTH,
-        })?;
+        let slot =
+            self.nodes.get_mut(self.len).ok_or(DtError::Limit { what: "tree depth", limit: MAX_DEPTH })?;
         *slot = Some(node);
         self.len += 1;
         Ok(())
@@ -85,10 +80,7 @@ pub(crate) struct Located<'a> {
 
 impl<'a> Located<'a> {
     pub(crate) fn at(&self) -> At<'a, '_> {
-        At {
-            anc: &self.anc,
-            node: self.node,
-        }
+        At { anc: &self.anc, node: self.node }
     }
 }
 
@@ -111,20 +103,11 @@ pub(crate) struct At<'a, 'n> {
 impl<'a> At<'a, '_> {
     /// The node's path, for an error.
     pub(crate) fn path(&self) -> NodePath {
-        NodePath::from_names(
-            self.anc
-                .iter()
-                .map(|n| n.name())
-                .chain(core::iter::once(self.node.name())),
-        )
+        NodePath::from_names(self.anc.iter().map(|n| n.name()).chain(core::iter::once(self.node.name())))
     }
 
     pub(crate) fn bad(&self, property: &'static str, reason: &'static str) -> DtError {
-        DtError::BadProperty {
-            node: self.path(),
-            property,
-            reason,
-        }
+        DtError::BadProperty { node: self.path(), property, reason }
     }
 
     /// A property's raw value, borrowed from the blob.
@@ -151,8 +134,7 @@ impl<'a> At<'a, '_> {
     }
 
     pub(crate) fn is_compatible(&self, s: &str) -> bool {
-        self.prop("compatible")
-            .is_some_and(|v| cells::stringlist_contains(v, s))
+        self.prop("compatible").is_some_and(|v| cells::stringlist_contains(v, s))
     }
 
     /// Linux's `of_device_is_available`: no `status`, or `"okay"` / `"ok"`.
@@ -174,10 +156,7 @@ impl<'a> At<'a, '_> {
 
     /// The address space `reg` is encoded in: the parent's.
     pub(crate) fn reg_space(&self) -> Result<AddrSpace, DtError> {
-        let parent = self
-            .anc
-            .parent()
-            .ok_or_else(|| self.bad("reg", "on the root node"))?;
+        let parent = self.anc.parent().ok_or_else(|| self.bad("reg", "on the root node"))?;
         address_space(parent).map_err(|p| DtError::BadProperty {
             node: self.anc.path_to(self.anc.len() - 1),
             property: p,
@@ -207,17 +186,12 @@ impl<'a> At<'a, '_> {
 
     /// `dma-coherent` on the node or any ancestor (Linux `of_dma_is_coherent`).
     pub(crate) fn dma_coherent(&self) -> bool {
-        self.has("dma-coherent")
-            || self
-                .anc
-                .iter()
-                .any(|n| n.property("dma-coherent").is_some())
+        self.has("dma-coherent") || self.anc.iter().any(|n| n.property("dma-coherent").is_some())
     }
 }
 
 pub(crate) fn prop<'a>(node: FdtNode<'a>, name: &str) -> Option<&'a [u8]> {
-    node.property(name)
-        .and_then(|p| p.value_as::<&'a [u8]>().ok())
+    node.property(name).and_then(|p| p.value_as::<&'a [u8]>().ok())
 }
 
 pub(crate) fn is_enabled(node: FdtNode<'_>) -> bool {
@@ -236,10 +210,7 @@ pub(crate) fn address_space(node: FdtNode<'_>) -> Result<AddrSpace, &'static str
             _ => Err(name),
         },
     };
-    Ok(AddrSpace {
-        address_cells: read("#address-cells", 2)?,
-        size_cells: read("#size-cells", 1)?,
-    })
+    Ok(AddrSpace { address_cells: read("#address-cells", 2)?, size_cells: read("#size-cells", 1)? })
 }
 
 /// What a walk does after visiting a node.
@@ -275,10 +246,7 @@ fn walk_node<'a, F>(
 where
     F: FnMut(&Ancestry<'a>, FdtNode<'a>) -> Result<Flow, DtError>,
 {
-    *budget = budget.checked_sub(1).ok_or(DtError::Limit {
-        what: "nodes",
-        limit: MAX_NODES,
-    })?;
+    *budget = budget.checked_sub(1).ok_or(DtError::Limit { what: "nodes", limit: MAX_NODES })?;
     match visit(anc, node)? {
         Flow::Stop => return Ok(true),
         Flow::Skip => return Ok(false),
@@ -319,10 +287,7 @@ pub(crate) fn find_path<'a>(fdt: Fdt<'a>, path: &str) -> Result<Option<Located<'
     let mut anc = Ancestry::new();
     let mut node = fdt.root();
     for component in path.split('/').filter(|c| !c.is_empty()) {
-        let Some(child) = node
-            .children()
-            .find(|c| component_matches(component, c.name()))
-        else {
+        let Some(child) = node.children().find(|c| component_matches(component, c.name())) else {
             return Ok(None);
         };
         anc.push(node)?;

@@ -291,17 +291,20 @@ extern "C" fn handle_exception(frame: &mut TrapFrame, index: u64) {
             // ISS.WnR (bit 6) is meaningful for data aborts only.
             let data = matches!(class, ExceptionClass::DataAbortSame | ExceptionClass::DataAbortLower);
             let write = data && iss & (1 << 6) != 0;
-            defmt::error!(
-                "unexpected exception {}: {} {} on {=str} of {=u64:#x} at ELR {=u64:#x} (ESR {=u64:#x}, HPFAR {=u64:#x})",
-                kind,
-                class,
-                FaultStatus::from_iss(iss),
-                if write { "write" } else { "read" },
-                far,
-                frame.elr,
-                esr,
-                HPFAR_EL2.get()
-            );
+            let access = if write { "write" } else { "read" };
+            let status = FaultStatus::from_iss(iss);
+            if matches!(class, ExceptionClass::DataAbortLower | ExceptionClass::InstrAbortLower) {
+                // From a guest: HPFAR_EL2 holds the faulting IPA's page.
+                defmt::error!(
+                    "unexpected exception {}: {} {} on {=str} of {=u64:#x} (IPA page {=u64:#x}) at ELR {=u64:#x} (ESR {=u64:#x})",
+                    kind, class, status, access, far, (HPFAR_EL2.get() >> 4) << 12, frame.elr, esr
+                );
+            } else {
+                defmt::error!(
+                    "unexpected exception {}: {} {} on {=str} of {=u64:#x} at ELR {=u64:#x} (ESR {=u64:#x})",
+                    kind, class, status, access, far, frame.elr, esr
+                );
+            }
         }
         _ => defmt::error!(
             "unexpected exception {}: {} ISS {=u64:#x} at ELR {=u64:#x} (ESR {=u64:#x}, FAR {=u64:#x}, SPSR {=u64:#x})",

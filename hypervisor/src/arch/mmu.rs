@@ -68,10 +68,8 @@ struct Pool {
 // other CPU runs; afterwards it is only read (by the table walker).
 unsafe impl Sync for Pool {}
 
-static POOL: Pool = Pool {
-    tables: UnsafeCell::new([const { Table([0; ENTRIES]) }; POOL_TABLES]),
-    used: UnsafeCell::new(0),
-};
+static POOL: Pool =
+    Pool { tables: UnsafeCell::new([const { Table([0; ENTRIES]) }; POOL_TABLES]), used: UnsafeCell::new(0) };
 static BUILT: AtomicBool = AtomicBool::new(false);
 
 /// Builds the identity map. Call once, on the primary CPU, before
@@ -204,10 +202,7 @@ pub fn enable() {
         core::arch::asm!("dsb ish", "tlbi alle2", "dsb ish", "isb", options(nostack));
     }
     SCTLR_EL2.modify(
-        SCTLR_EL2::M::Enable
-            + SCTLR_EL2::C::Cacheable
-            + SCTLR_EL2::I::Cacheable
-            + SCTLR_EL2::WXN::Enable,
+        SCTLR_EL2::M::Enable + SCTLR_EL2::C::Cacheable + SCTLR_EL2::I::Cacheable + SCTLR_EL2::WXN::Enable,
     );
     aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
 }
@@ -230,7 +225,5 @@ pub fn probe(addr: u64, write: bool) -> Option<u64> {
 
 /// An address that is mapped nowhere (for fault-injection tests).
 pub fn unmapped_address() -> Option<u64> {
-    (1..256u64)
-        .map(|k| k << 32)
-        .find(|&a| probe(a, false).is_none())
+    (1..256u64).map(|k| k << 32).find(|&a| probe(a, false).is_none())
 }

@@ -72,9 +72,7 @@ impl Pl011 {
     /// `base` must be the PL011's MMIO address, identity mapped as device
     /// memory (or the MMU off), valid for the life of the program.
     pub const unsafe fn new(base: usize) -> Self {
-        Self {
-            regs: base as *const Pl011Regs,
-        }
+        Self { regs: base as *const Pl011Regs }
     }
 
     fn regs(&self) -> &Pl011Regs {

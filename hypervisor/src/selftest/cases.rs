@@ -9,55 +9,16 @@ use alloc::{boxed::Box, vec, vec::Vec};
 
 /// Every case, in run order.
 pub static ALL: &[Case] = &[
-    Case {
-        name: "cpus_all_online",
-        default: true,
-        applies: always,
-        run: cpus_all_online,
-    },
-    Case {
-        name: "el2_map_wx",
-        default: true,
-        applies: always,
-        run: el2_map_wx,
-    },
-    Case {
-        name: "el2_fault_recovered",
-        default: true,
-        applies: always,
-        run: el2_fault_recovered,
-    },
-    Case {
-        name: "heap_alloc_free",
-        default: true,
-        applies: always,
-        run: heap_alloc_free,
-    },
-    Case {
-        name: "timer_advances",
-        default: true,
-        applies: always,
-        run: timer_advances,
-    },
-    Case {
-        name: "dt_damage_refused",
-        default: true,
-        applies: always,
-        run: dt_damage_refused,
-    },
-    Case {
-        name: "pci_config_space",
-        default: true,
-        applies: has_pcie,
-        run: pci_config_space,
-    },
+    Case { name: "cpus_all_online", default: true, applies: always, run: cpus_all_online },
+    Case { name: "el2_map_wx", default: true, applies: always, run: el2_map_wx },
+    Case { name: "el2_fault_recovered", default: true, applies: always, run: el2_fault_recovered },
+    Case { name: "heap_alloc_free", default: true, applies: always, run: heap_alloc_free },
+    Case { name: "timer_advances", default: true, applies: always, run: timer_advances },
+    Case { name: "dt_damage_refused", default: true, applies: always, run: dt_damage_refused },
+    Case { name: "pci_config_space", default: true, applies: has_pcie, run: pci_config_space },
     // Ends the run: only when named on the command line.
-    Case {
-        name: "el2_unmapped_read",
-        default: false,
-        applies: always,
-        run: el2_unmapped_read,
-    },
+    Case { name: "el2_unmapped_read", default: false, applies: always, run: el2_unmapped_read },
+    Case { name: "panic_is_reported", default: false, applies: always, run: panic_is_reported },
 ];
 
 fn always(_: &Dt) -> bool {
@@ -70,9 +31,7 @@ fn has_pcie(dt: &Dt) -> bool {
 
 fn cpus_all_online(dt: &Dt) -> Result<(), &'static str> {
     let want = dt.platform.cpus.len().min(crate::arch::boot::MAX_CPUS);
-    (crate::smp::online() == want)
-        .then_some(())
-        .ok_or("not every CPU of the DT came online")
+    (crate::smp::online() == want).then_some(()).ok_or("not every CPU of the DT came online")
 }
 
 fn el2_map_wx(dt: &Dt) -> Result<(), &'static str> {
@@ -95,9 +54,7 @@ fn el2_map_wx(dt: &Dt) -> Result<(), &'static str> {
             return Err("console UART not mapped");
         }
     }
-    mmu::unmapped_address()
-        .map(|_| ())
-        .ok_or("no unmapped address: the map covers everything")
+    mmu::unmapped_address().map(|_| ()).ok_or("no unmapped address: the map covers everything")
 }
 
 fn el2_fault_recovered(_: &Dt) -> Result<(), &'static str> {
@@ -116,20 +73,23 @@ fn el2_fault_recovered(_: &Dt) -> Result<(), &'static str> {
     if esr & (1 << 6) != 0 {
         return Err("reported as a write");
     }
-    (far == addr)
-        .then_some(())
-        .ok_or("FAR is not the faulting address")
+    (far == addr).then_some(()).ok_or("FAR is not the faulting address")
 }
 
 fn el2_unmapped_read(_: &Dt) -> Result<(), &'static str> {
     let addr = mmu::unmapped_address().ok_or("no unmapped address")?;
-    defmt::info!(
-        "reading unmapped {=u64:#x}: the exception report must end the run",
-        addr
-    );
+    defmt::info!("reading unmapped {=u64:#x}: the exception report must end the run", addr);
     // SAFETY: deliberately faulting read; the exception handler ends the run.
     let _ = unsafe { core::ptr::read_volatile(addr as *const u32) };
     Err("the read of an unmapped address did not fault")
+}
+
+fn panic_is_reported(_: &Dt) -> Result<(), &'static str> {
+    let v: Vec<u32> = Vec::new();
+    // An out-of-bounds index: the panic handler must report it and end the run.
+    let i = core::hint::black_box(3);
+    defmt::info!("{=u32}", v[i]);
+    Err("indexing past the end did not panic")
 }
 
 fn heap_alloc_free(_: &Dt) -> Result<(), &'static str> {
@@ -204,12 +164,7 @@ fn pci_config_space(dt: &Dt) -> Result<(), &'static str> {
     let host = dt.platform.pcie.first().ok_or("no PCIe host")?;
     // SAFETY: ECAM from the DT, identity mapped as device memory.
     let ecam = unsafe {
-        crate::pci::Ecam::new(
-            host.ecam.base as usize,
-            host.ecam.size as usize,
-            host.bus_start,
-            host.bus_end,
-        )
+        crate::pci::Ecam::new(host.ecam.base as usize, host.ecam.size as usize, host.bus_start, host.bus_end)
     };
     let mut n = 0;
     let mut host_bridge = false;
@@ -222,11 +177,7 @@ fn pci_config_space(dt: &Dt) -> Result<(), &'static str> {
         return Err("no host bridge at 00:00.0");
     }
     // Out-of-window config addresses read as absent, never fault.
-    let beyond = crate::pci::Bdf {
-        bus: host.bus_end.wrapping_add(1),
-        dev: 0,
-        func: 0,
-    };
+    let beyond = crate::pci::Bdf { bus: host.bus_end.wrapping_add(1), dev: 0, func: 0 };
     if host.bus_end < 255 && ecam.read32(beyond, 0) != u32::MAX {
         return Err("a bus beyond the ECAM window answered");
     }

@@ -25,15 +25,21 @@ pub struct Case {
 
 /// Runs the selected cases and ends the run with their verdict.
 pub fn run(dt: &Dt) -> ! {
-    let selection = dt.platform.bootargs.and_then(|args| {
-        args.split_whitespace()
-            .find_map(|w| w.strip_prefix("bulkhead.selftest="))
-    });
+    let selection = dt
+        .platform
+        .bootargs
+        .and_then(|args| args.split_whitespace().find_map(|w| w.strip_prefix("bulkhead.selftest=")));
     let selected = |c: &Case| match selection {
         Some(list) => list.split(',').any(|n| n == c.name),
         None => c.default,
     };
     let (mut passed, mut failed) = (0u32, 0u32);
+    for name in selection.into_iter().flat_map(|l| l.split(',')) {
+        if !cases::ALL.iter().any(|c| c.name == name) {
+            failed += 1;
+            defmt::error!("case {=str}: FAIL (no such case)", name);
+        }
+    }
     for case in cases::ALL.iter().filter(|c| selected(c) && (c.applies)(dt)) {
         match (case.run)(dt) {
             Ok(()) => {

@@ -1,0 +1,3 @@
+//! Drivers for devices the hypervisor itself drives (tests and demos).
+
+pub mod edu;
