@@ -28,6 +28,8 @@ cargo xtask <command>
         developing; CI runs everything.
   image --board rpi4 [--out DIR]
         the files for a Raspberry Pi 4 SD card (kernel8.img, config.txt fragment).
+  miri  the host tests of the crates with unsafe code (smmu, iommu-common)
+        under Miri; installs a nightly toolchain with Miri if missing.
   fixtures
         regenerate the device-tree test fixtures under target/dt-fixtures.
   provision
@@ -60,6 +62,7 @@ fn real_main() -> Result<ExitCode> {
         "test" => test::all(&root, &parse_test_opts(rest)?),
         "image" => cmd_image(&root, rest),
         "fixtures" => fixtures::generate(&root).map(|_| ExitCode::SUCCESS),
+        "miri" => test::miri(&root).map(|ok| if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }),
         "provision" => provision_all(&root).map(|_| ExitCode::SUCCESS),
         "-h" | "--help" | "help" => {
             print!("{HELP}");

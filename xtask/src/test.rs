@@ -205,3 +205,30 @@ mod tests {
         assert_eq!(count(f, " failed"), 2);
     }
 }
+
+/// Crates whose host tests exercise `unsafe` code, checked under Miri.
+const MIRI_CRATES: &[&str] = &["smmu", "iommu-common"];
+
+/// Runs [`MIRI_CRATES`]' unit tests under Miri (nightly), installing the
+/// toolchain and component with rustup when missing. Returns whether they passed.
+pub fn miri(root: &Path) -> Result<bool> {
+    let has_miri = Command::new("cargo")
+        .args(["+nightly", "miri", "--version"])
+        .current_dir(root)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_miri {
+        eprintln!("xtask: installing nightly with Miri (rustup)");
+        crate::util::run(Command::new("rustup").args([
+            "toolchain", "install", "nightly", "--profile", "minimal", "-c", "miri,rust-src",
+        ]))?;
+    }
+    let mut cmd = Command::new("cargo");
+    cmd.current_dir(root).args(["+nightly", "miri", "test", "--lib"]);
+    for c in MIRI_CRATES {
+        cmd.args(["-p", c]);
+    }
+    // Property tests shrink their case counts under cfg(miri) themselves.
+    cmd.env("CARGO_TARGET_DIR", root.join("target/miri"));
+    Ok(cmd.status().context("starting cargo miri")?.success())
+}
