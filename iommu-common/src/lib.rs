@@ -1,5 +1,15 @@
 //! Architecture-neutral IOMMU building blocks shared by the SMMUv3 driver, the
 //! hypervisor and the x86 backends.
+//!
+//! | module | what |
+//! | --- | --- |
+//! | [`addr`] | address types: `PhysAddr`, `Ipa`, `Iova`, `VirtAddr` |
+//! | [`pgtable`] | the `IoPageTable` trait and the VMSAv8-64 stage-1/stage-2 formats |
+//! | [`iova`] | IOVA allocation: range tree, per-CPU magazines, flush queue |
+//! | [`group`] | devices and IOMMU groups (the isolation unit) |
+//! | [`domain`] | domains (address spaces) and the `IommuBackend` trait drivers implement |
+//! | [`container`] | partitions owning groups, domains and memory, with the assignment rules |
+//! | [`pasid`] | PASID allocation and (device, PASID) bindings |
 #![no_std]
 
 extern crate alloc;
@@ -7,5 +17,9 @@ extern crate alloc;
 extern crate std;
 
 pub mod addr;
+pub mod container;
+pub mod domain;
+pub mod group;
 pub mod iova;
+pub mod pasid;
 pub mod pgtable;
