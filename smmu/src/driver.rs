@@ -474,6 +474,19 @@ impl<'r, F: DmaFrames, D: DelayNs> Smmu<'r, F, D> {
         self.cmdq.submit_sync(p0, &mut self.delay, self.timeouts, cmds).map_err(Error::from)
     }
 
+    /// Queues commands without waiting for them; a later CMD_SYNC (any
+    /// `*_sync` call) waits for them. Batches share one producer update.
+    pub fn queue(&mut self, cmds: impl IntoIterator<Item = Command>) -> Result<(), Error> {
+        let p0 = self.regs.page0();
+        self.cmdq.submit(p0, &mut self.delay, self.timeouts, cmds).map_err(Error::from)
+    }
+
+    /// The TLB invalidation policy (range commands if SMMU_IDR3.RIL, the
+    /// threshold for a whole-VMID/ASID invalidation).
+    pub(crate) fn policy(&self) -> InvalidationPolicy {
+        self.policy
+    }
+
     /// Submits raw command words and a CMD_SYNC, and waits. For self-tests
     /// of error recovery: a reserved opcode (0x07 is CMD_CFGI_VMS_PIDM, not
     /// implemented by QEMU) or SSec == 1 makes the SMMU raise CERROR_ILL,

@@ -22,12 +22,14 @@
 //! | [`dma`]    | the memory-provider seam ([`DmaFrames`]) and barriers        |
 //! | [`wait`]   | bounded polling and timeout errors                           |
 //! | [`driver`] | probe, bring-up and the public operations ([`Smmu`])         |
+//! | [`backend`]| the `iommu-common` assignment-model backend (stage-2 domains)|
 #![no_std]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 #[cfg(test)]
 extern crate std;
 
+pub mod backend;
 pub mod caps;
 pub mod cd;
 pub mod cdtab;
