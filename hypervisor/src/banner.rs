@@ -37,7 +37,7 @@ pub fn report(board: &Board, p: &Platform<'_>) {
         defmt::info!("no SMMU on this board: device DMA is not translated");
     }
     for s in p.smmus.iter() {
-        crate::smmu_probe::report(s);
+        crate::smmu_host::report(s);
     }
     for host in p.pcie.iter() {
         defmt::info!("PCIe ECAM {=u64:#x} buses {=u8}..{=u8}", host.ecam.base, host.bus_start, host.bus_end);

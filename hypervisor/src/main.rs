@@ -12,15 +12,19 @@ mod arch;
 mod banner;
 mod console;
 mod devices;
+mod dma;
 mod dtb;
 mod exit;
+mod faults;
+mod gic;
 mod heap;
+mod irq;
 mod log;
 mod mem;
 mod pci;
 #[cfg(feature = "selftest")]
 mod selftest;
-mod smmu_probe;
+mod smmu_host;
 mod smp;
 
 use aarch64_cpu::registers::{CurrentEL, Readable};
@@ -87,6 +91,7 @@ fn primary(dtb_addr: usize) -> ! {
     defmt::debug!("memory: image {}, device tree {}, heap {}", mem::image(), dt.range, heap);
 
     banner::report(board, platform);
+    init_interrupts(platform);
     log::enable_shared();
     let online = smp::start_secondaries(platform);
     defmt::info!("CPUs online: {=usize} of {=usize}", online, platform.cpus.len());
@@ -120,4 +125,27 @@ fn build_el2_map(platform: &boards::Platform<'_>) -> Result<(), mmu::MapError> {
     }
     map.finish();
     Ok(())
+}
+
+/// Physical interrupts go to EL2 (HCR_EL2.IMO/FMO, and AMO so SErrors are
+/// reported here too); the GIC's distributor and this CPU's interface are
+/// brought up where the board has a GICv3.
+fn init_interrupts(platform: &boards::Platform<'_>) {
+    use aarch64_cpu::registers::{ReadWriteable, HCR_EL2};
+    HCR_EL2.modify(
+        HCR_EL2::RW::EL1IsAarch64
+            + HCR_EL2::IMO::EnableVirtualIRQ
+            + HCR_EL2::FMO::EnableVirtualFIQ
+            + HCR_EL2::AMO::SET,
+    );
+    if let boards::platform::Gic::V3(g) = &platform.gic {
+        // SAFETY: the GIC regions come from the DT and are identity mapped
+        // as device memory by `build_el2_map`.
+        let gic = unsafe { gic::v3::GicV3::new(g) };
+        if let Err(e) = gic.init_distributor().and_then(|_| gic.init_cpu()) {
+            defmt::error!("GICv3 bring-up: {}", e);
+            exit::fail(ExitCode::HardwareError);
+        }
+        irq::enable_local();
+    }
 }

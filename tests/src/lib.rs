@@ -108,6 +108,15 @@ pub fn suites() -> Vec<Suite> {
             ..base.clone()
         },
         Suite {
+            name: "virt-smmu-bypass",
+            features: SELFTEST,
+            append: Some("bulkhead.selftest=smmu_bypass_ste_passes"),
+            // A DMA mask wide enough to reach RAM without translation.
+            qemu_args: &["-nic", "none", "-device", "edu,dma_mask=0xffffffffff"],
+            expect_lines: &["selftest: 1 passed, 0 failed"],
+            ..base.clone()
+        },
+        Suite {
             name: "virt-el2-fault-is-reported",
             features: SELFTEST,
             append: Some("bulkhead.selftest=el2_unmapped_read"),

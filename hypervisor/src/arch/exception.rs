@@ -273,6 +273,10 @@ exception_common:
 #[no_mangle]
 extern "C" fn handle_exception(frame: &mut TrapFrame, index: u64) {
     let kind = VectorKind::from_index(index);
+    if kind == VectorKind::CurSpxIrq {
+        crate::irq::handle();
+        return;
+    }
     let esr = ESR_EL2.get();
     let far = FAR_EL2.get();
     #[cfg(feature = "selftest")]

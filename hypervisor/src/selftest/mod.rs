@@ -6,6 +6,7 @@
 //! The plan of which image runs where lives in the `bulkhead-tests` crate.
 
 mod cases;
+mod smmu;
 
 use crate::dtb::Dt;
 use crate::exit::{self, ExitCode};
@@ -35,12 +36,12 @@ pub fn run(dt: &Dt) -> ! {
     };
     let (mut passed, mut failed) = (0u32, 0u32);
     for name in selection.into_iter().flat_map(|l| l.split(',')) {
-        if !cases::ALL.iter().any(|c| c.name == name) {
+        if !all().any(|c| c.name == name) {
             failed += 1;
             defmt::error!("case {=str}: FAIL (no such case)", name);
         }
     }
-    for case in cases::ALL.iter().filter(|c| selected(c) && (c.applies)(dt)) {
+    for case in all().filter(|c| selected(c) && (c.applies)(dt)) {
         match (case.run)(dt) {
             Ok(()) => {
                 passed += 1;
@@ -58,4 +59,8 @@ pub fn run(dt: &Dt) -> ! {
     } else {
         exit::fail(ExitCode::TestsFailed)
     }
+}
+
+fn all() -> impl Iterator<Item = &'static Case> {
+    cases::ALL.iter().chain(smmu::CASES.iter())
 }

@@ -1,0 +1,213 @@
+//! GICv3 (Arm IHI 0069) as EL2 uses it for physical interrupts: the
+//! distributor routes an SPI to a CPU, that CPU's redistributor is woken, and
+//! the CPU interface is reached through the ICC_* system registers.
+
+use aarch64_cpu::registers::{Readable, Writeable, MPIDR_EL1};
+use tock_registers::interfaces::{Readable as _, Writeable as _};
+use tock_registers::register_bitfields;
+use tock_registers::register_structs;
+use tock_registers::registers::{ReadOnly, ReadWrite};
+
+register_bitfields! {u32,
+    /// GICD_CTLR with a single security state (DS = 1, as QEMU's virt).
+    GICD_CTLR [
+        /// Register write pending.
+        RWP OFFSET(31) NUMBITS(1) [],
+        /// Affinity routing enable.
+        ARE OFFSET(4) NUMBITS(1) [],
+        /// Group 1 enable.
+        ENABLE_GRP1 OFFSET(1) NUMBITS(1) []
+    ],
+    /// GICR_WAKER.
+    GICR_WAKER [
+        /// The redistributor's interface is quiescent.
+        CHILDREN_ASLEEP OFFSET(2) NUMBITS(1) [],
+        /// The CPU is asleep as far as the GIC is concerned.
+        PROCESSOR_SLEEP OFFSET(1) NUMBITS(1) []
+    ]
+}
+
+register_structs! {
+    /// The distributor (the registers used here).
+    pub GicdRegs {
+        (0x0000 => ctlr: ReadWrite<u32, GICD_CTLR::Register>),
+        (0x0004 => typer: ReadOnly<u32>),
+        (0x0008 => _reserved0),
+        (0x0080 => igroupr: [ReadWrite<u32>; 32]),
+        (0x0100 => isenabler: [ReadWrite<u32>; 32]),
+        (0x0180 => icenabler: [ReadWrite<u32>; 32]),
+        (0x0200 => _reserved1),
+        (0x0400 => ipriorityr: [ReadWrite<u32>; 256]),
+        (0x0800 => _reserved2),
+        (0x0c00 => icfgr: [ReadWrite<u32>; 64]),
+        (0x0d00 => _reserved3),
+        (0x6000 => irouter: [ReadWrite<u64>; 1020]),
+        (0x7fe0 => _reserved4),
+        (0x10000 => @END),
+    }
+}
+
+register_structs! {
+    /// One redistributor's RD_base frame (the registers used here).
+    pub GicrRegs {
+        (0x0000 => ctlr: ReadWrite<u32>),
+        (0x0004 => _reserved0),
+        (0x0008 => typer: ReadOnly<u64>),
+        (0x0010 => _reserved1),
+        (0x0014 => waker: ReadWrite<u32, GICR_WAKER::Register>),
+        (0x0018 => _reserved2),
+        (0x10000 => @END),
+    }
+}
+
+/// A bounded wait on the GIC did not end.
+#[derive(Clone, Copy, defmt::Format)]
+pub enum GicError {
+    /// GICD_CTLR.RWP stayed set.
+    DistributorRwp,
+    /// GICR_WAKER.ChildrenAsleep stayed set.
+    RedistributorWake,
+    /// No redistributor frame has this CPU's affinity.
+    NoRedistributor,
+    /// The INTID is not an SPI the distributor implements.
+    BadSpi(u32),
+}
+
+const SPIN_BUDGET: u32 = 1_000_000;
+/// Bytes per redistributor (RD_base + SGI_base frames, GICv3).
+const GICR_STRIDE: u64 = 0x2_0000;
+/// GICR_TYPER.Last: this is the last redistributor of the region.
+const GICR_TYPER_LAST: u64 = 1 << 4;
+
+/// The distributor and the redistributor regions of a GICv3.
+pub struct GicV3 {
+    gicd: *const GicdRegs,
+    redist_base: u64,
+    redist_size: u64,
+}
+
+// SAFETY: MMIO shared by design; callers serialise configuration.
+unsafe impl Send for GicV3 {}
+// SAFETY: as above.
+unsafe impl Sync for GicV3 {}
+
+fn wait(mut done: impl FnMut() -> bool) -> bool {
+    (0..SPIN_BUDGET).any(|_| {
+        let d = done();
+        core::hint::spin_loop();
+        d
+    })
+}
+
+impl GicV3 {
+    /// Wraps the GIC the DT describes.
+    ///
+    /// # Safety
+    /// The regions must be the GIC's, identity mapped as device memory.
+    pub unsafe fn new(g: &boards::platform::GicV3) -> Self {
+        let r = g.redists.first().copied().unwrap_or(boards::platform::Region { base: 0, size: 0 });
+        Self { gicd: g.dist.base as *const GicdRegs, redist_base: r.base, redist_size: r.size }
+    }
+
+    fn gicd(&self) -> &GicdRegs {
+        // SAFETY: `new`'s contract.
+        unsafe { &*self.gicd }
+    }
+
+    /// Enables affinity routing and group 1 in the distributor.
+    pub fn init_distributor(&self) -> Result<(), GicError> {
+        let d = self.gicd();
+        d.ctlr.write(GICD_CTLR::ARE::SET + GICD_CTLR::ENABLE_GRP1::SET);
+        wait(|| !d.ctlr.is_set(GICD_CTLR::RWP)).then_some(()).ok_or(GicError::DistributorRwp)
+    }
+
+    /// Wakes this CPU's redistributor and enables its CPU interface for
+    /// group 1 interrupts at every priority.
+    pub fn init_cpu(&self) -> Result<(), GicError> {
+        let aff = MPIDR_EL1.get();
+        let aff = ((aff >> 32) & 0xff) << 24 | (aff & 0xff_ffff);
+        let mut base = self.redist_base;
+        let found = loop {
+            if base + GICR_STRIDE > self.redist_base + self.redist_size {
+                break None;
+            }
+            // SAFETY: inside the DT's redistributor region, mapped as device.
+            let r = unsafe { &*(base as *const GicrRegs) };
+            let typer = r.typer.get();
+            if typer >> 32 == aff {
+                break Some(r);
+            }
+            if typer & GICR_TYPER_LAST != 0 {
+                break None;
+            }
+            base += GICR_STRIDE;
+        };
+        let r = found.ok_or(GicError::NoRedistributor)?;
+        r.waker.modify_no_read(r.waker.extract(), GICR_WAKER::PROCESSOR_SLEEP::CLEAR);
+        if !wait(|| !r.waker.is_set(GICR_WAKER::CHILDREN_ASLEEP)) {
+            return Err(GicError::RedistributorWake);
+        }
+        // SAFETY: GICv3 CPU interface system registers (ICC_SRE_EL2.SRE
+        // enables them; Enable lets EL1 use them too): no memory effects.
+        unsafe {
+            core::arch::asm!(
+                "mrs {t}, icc_sre_el2",
+                "orr {t}, {t}, #0x1",
+                "orr {t}, {t}, #0x8",
+                "msr icc_sre_el2, {t}",
+                "isb",
+                "msr icc_pmr_el1, {pmr}",
+                "msr icc_igrpen1_el1, {one}",
+                "isb",
+                t = out(reg) _,
+                pmr = in(reg) 0xffu64,
+                one = in(reg) 1u64,
+                options(nostack)
+            );
+        }
+        Ok(())
+    }
+
+    /// Routes SPI `intid` to this CPU as a group 1 interrupt with the given
+    /// trigger, and enables it.
+    pub fn enable_spi(&self, intid: u32, edge: bool) -> Result<(), GicError> {
+        let lines = ((self.gicd().typer.get() & 0x1f) + 1) * 32;
+        if !(32..lines.min(1020)).contains(&intid) {
+            return Err(GicError::BadSpi(intid));
+        }
+        let d = self.gicd();
+        let (word, bit) = ((intid / 32) as usize, intid % 32);
+        d.igroupr[word].set(d.igroupr[word].get() | 1 << bit);
+        let prio = &d.ipriorityr[(intid / 4) as usize];
+        let shift = (intid % 4) * 8;
+        prio.set((prio.get() & !(0xff << shift)) | (0x80 << shift));
+        let cfg = &d.icfgr[(intid / 16) as usize];
+        let cshift = (intid % 16) * 2 + 1;
+        cfg.set((cfg.get() & !(1 << cshift)) | (u32::from(edge) << cshift));
+        let mpidr = MPIDR_EL1.get();
+        d.irouter[intid as usize].set(((mpidr >> 32) & 0xff) << 32 | (mpidr & 0xff_ffff));
+        d.isenabler[word].set(1 << bit);
+        wait(|| !d.ctlr.is_set(GICD_CTLR::RWP)).then_some(()).ok_or(GicError::DistributorRwp)
+    }
+}
+
+/// Acknowledges the highest-priority pending group 1 interrupt (ICC_IAR1_EL1).
+pub fn acknowledge() -> u32 {
+    let iar: u64;
+    // SAFETY: reading ICC_IAR1_EL1 acknowledges an interrupt; no memory effects.
+    unsafe { core::arch::asm!("mrs {}, icc_iar1_el1", out(reg) iar, options(nomem, nostack)) };
+    (iar & 0xff_ffff) as u32
+}
+
+/// Signals the end of interrupt `intid` (ICC_EOIR1_EL1; EOImode 0 also deactivates).
+pub fn end_of_interrupt(intid: u32) {
+    // SAFETY: writing ICC_EOIR1_EL1 for an acknowledged INTID; no memory effects.
+    unsafe {
+        core::arch::asm!("msr icc_eoir1_el1, {}", "isb", in(reg) u64::from(intid), options(nomem, nostack))
+    };
+}
+
+/// INTIDs 1020..1023 mean "nothing to acknowledge".
+pub fn is_spurious(intid: u32) -> bool {
+    (1020..1024).contains(&intid)
+}
