@@ -6,6 +6,7 @@
 //! | [`addr`] | address types: `PhysAddr`, `Ipa`, `Iova`, `VirtAddr` |
 //! | [`pgtable`] | the `IoPageTable` trait and the VMSAv8-64 stage-1/stage-2 formats |
 //! | [`iova`] | IOVA allocation: range tree, per-CPU magazines, flush queue |
+//! | [`dma`] | the DMA API: coherent, streaming, scatter-gather, bounce buffers |
 //! | [`group`] | devices and IOMMU groups (the isolation unit) |
 //! | [`domain`] | domains (address spaces) and the `IommuBackend` trait drivers implement |
 //! | [`container`] | partitions owning groups, domains and memory, with the assignment rules |
@@ -18,6 +19,7 @@ extern crate std;
 
 pub mod addr;
 pub mod container;
+pub mod dma;
 pub mod domain;
 pub mod group;
 pub mod iova;
