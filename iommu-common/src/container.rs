@@ -1964,7 +1964,8 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+        // Miri interprets every step: a handful of cases still covers the code paths.
+        #![proptest_config(ProptestConfig { cases: if cfg!(miri) { 3 } else { 512 }, ..ProptestConfig::default() })]
 
         /// Random assign/unassign/attach/detach/map/unmap/domain sequences,
         /// with injected backend failures: every result as the model

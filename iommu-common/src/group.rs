@@ -721,6 +721,7 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig { cases: if cfg!(miri) { 4 } else { 256 }, ..ProptestConfig::default() })]
         /// Groups are the connected components of a naive closure, and do not
         /// depend on the order devices were added in.
         #[test]

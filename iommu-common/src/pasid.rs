@@ -595,6 +595,7 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig { cases: if cfg!(miri) { 4 } else { 256 }, ..ProptestConfig::default() })]
         /// Random sequences against a set-based model: every result, every
         /// error, and the allocator unchanged after each error.
         #[test]

@@ -22,10 +22,11 @@ cargo xtask <command>
         build the hypervisor, boot it in QEMU, stream the decoded defmt log,
         exit with the hypervisor's own status. Arguments after `--` go to
         QEMU unchanged (-smp, -m, -device ...).
-  test [--no-host] [--suite SUBSTRING]
-        host unit tests of every library crate, then the in-QEMU suites;
-        ends with `N passed, M failed`. The options narrow the run while
-        developing; CI runs everything.
+  test [--no-host] [--no-miri] [--suite SUBSTRING]
+        host unit tests of every library crate, the in-QEMU suites, then the
+        crates with unsafe code under Miri (one check); ends with
+        `N passed, M failed`. The options narrow the run while developing;
+        CI runs everything.
   image --board rpi4 [--out DIR]
         the files for a Raspberry Pi 4 SD card (kernel8.img, config.txt fragment).
   miri  the host tests of the crates with unsafe code (smmu, iommu-common)
@@ -85,6 +86,7 @@ fn parse_test_opts(args: &[String]) -> Result<test::Selection> {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--no-host" => sel.no_host = true,
+            "--no-miri" => sel.no_miri = true,
             "--suite" => sel.suite = Some(it.next().context("--suite needs a name")?.clone()),
             other => bail!("unknown option `{other}`\n{HELP}"),
         }
