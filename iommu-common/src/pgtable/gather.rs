@@ -100,11 +100,19 @@ impl IotlbGather {
     /// Records that `[start, end)` lost leaves of `leaf_size` bytes.
     #[inline(always)]
     pub(crate) fn add_range(&mut self, start: u64, end: u64, leaf_size: u64) {
-        self.leaf_sizes |= leaf_size;
+        // Writes only on change: repeated unmaps then do not chain through
+        // memory on every call.
+        if self.leaf_sizes & leaf_size != leaf_size {
+            self.leaf_sizes |= leaf_size;
+        }
         if let Some(last) = self.ranges.last_mut() {
             if start <= last.end.0 && end >= last.start.0 {
-                last.start.0 = last.start.0.min(start);
-                last.end.0 = last.end.0.max(end);
+                if start < last.start.0 {
+                    last.start.0 = start;
+                }
+                if end > last.end.0 {
+                    last.end.0 = end;
+                }
                 return;
             }
         }
@@ -144,6 +152,12 @@ impl IotlbGather {
                 Ok(())
             }
         }
+    }
+
+    /// Whether the gather is already tied to the table whose root is `owner`.
+    #[inline(always)]
+    pub(crate) fn owned_exactly_by(&self, owner: PhysAddr) -> bool {
+        self.owner == Some(owner)
     }
 
     /// Whether the gather may be completed by the table whose root is `owner`.

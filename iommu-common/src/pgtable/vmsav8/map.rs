@@ -7,7 +7,7 @@
 //! (each new table written in full before it is linked). A failed map
 //! therefore has written nothing the walker could have seen.
 
-use super::desc::leaf_type;
+use super::desc::{leaf_type, TABLE_OR_PAGE, VALID};
 use super::table::{kind, Kind, LeafCache, Stash, Tbl};
 use super::{Format, Vmsav8Table};
 use crate::addr::Iova;
@@ -98,23 +98,21 @@ impl<F: Format, A: PageAllocator> Vmsav8Table<F, A> {
         if level == self.geom.start {
             return Ok(self.root_tbl());
         }
-        let key = iova >> self.geom.shift(level - 1);
-        if let Some(t) = self.cache.tbl {
-            if self.cache.level == level && self.cache.key == key {
-                return Ok(t);
-            }
+        if let Some(t) = self.cache.covers(level, iova) {
+            return Ok(t);
         }
         let mut tbl = self.root_tbl();
         let mut l = self.geom.start;
         while l < level {
             let d = tbl.get(self.geom.index(l, iova));
-            if kind(d, l) != Kind::Table {
+            // Levels above `level` < 3: bits[1:0] = 0b11 is a table.
+            if d & (VALID | TABLE_OR_PAGE) != VALID | TABLE_OR_PAGE {
                 return Err((tbl, l));
             }
             l += 1;
             tbl = self.table_at(d, l);
         }
-        self.cache = LeafCache { level, key, tbl: Some(tbl) };
+        self.cache = LeafCache::at(&self.geom, level, iova, tbl);
         Ok(tbl)
     }
 
@@ -155,7 +153,7 @@ impl<F: Format, A: PageAllocator> Vmsav8Table<F, A> {
         self.alloc.publish_barrier();
         tbl.set(idx, self.table_desc(below));
         self.sync(tbl, idx..idx + 1);
-        self.cache = LeafCache { level, key: run.va >> self.geom.shift(level - 1), tbl: Some(leaf) };
+        self.cache = LeafCache::at(&self.geom, level, run.va, leaf);
         Ok(())
     }
 
@@ -290,7 +288,15 @@ impl<F: Format, A: PageAllocator> Vmsav8Table<F, A> {
         let n = ((run.end - run.va) >> self.geom.shift(level)) as usize;
         let size = self.geom.size(level);
         let base = attrs | leaf_type(level);
-        t.zero_unlinked(0, i0);
+        // Few leaves: one clear of the whole page is cheaper than two partial
+        // ones; many: write each entry once.
+        let sparse = n < t.len() / 2;
+        if sparse {
+            t.zero_unlinked(0, t.len());
+        } else {
+            t.zero_unlinked(0, i0);
+            t.zero_unlinked(i0 + n, t.len() - i0 - n);
+        }
         if self.geom.fold_oa {
             let g = self.geom;
             t.fill_unlinked(i0, n, |k| base | g.encode_oa(run.pa + k * size));
@@ -298,7 +304,6 @@ impl<F: Format, A: PageAllocator> Vmsav8Table<F, A> {
             let first = base | run.pa;
             t.fill_unlinked(i0, n, |k| first + k * size);
         }
-        t.zero_unlinked(i0 + n, t.len() - i0 - n);
         self.sync(t, 0..t.len());
     }
 }

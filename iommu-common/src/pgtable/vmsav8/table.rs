@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 use core::ops::Range;
 use core::ptr::NonNull;
 
-use super::desc::{LEAF_ATTR_MASK, SW_PENDING, TABLE_OR_PAGE, VALID};
+use super::desc::{leaf_type, LEAF_ATTR_MASK, SW_PENDING, TABLE_OR_PAGE, VALID};
 use super::granule::{ps_encoding, Geometry};
 use super::map::Policy;
 use super::{Format, Granule, Stage1, Stage1Config, Stage2, Stage2Config, TableConfig, MAIR};
@@ -203,6 +203,48 @@ pub(super) struct LeafCache {
     /// Input address shifted right by the span of a table at `level`.
     pub key: u64,
     pub tbl: Option<Tbl>,
+    /// Size of a leaf at `level`.
+    size: u64,
+    /// `shift(level - 1)` and `shift(level)`.
+    key_shift: u32,
+    idx_shift: u32,
+}
+
+impl LeafCache {
+    /// Nothing remembered.
+    pub(super) const EMPTY: Self = Self { level: 0, key: 0, tbl: None, size: 0, key_shift: 0, idx_shift: 0 };
+
+    /// Remembers `tbl`, the (non-root) table at `level` covering `va`.
+    #[inline(always)]
+    pub(super) fn at(geom: &Geometry, level: u8, va: u64, tbl: Tbl) -> Self {
+        let key_shift = geom.shift(level - 1);
+        Self {
+            level,
+            key: va >> key_shift,
+            tbl: Some(tbl),
+            size: geom.size(level),
+            key_shift,
+            idx_shift: geom.shift(level),
+        }
+    }
+
+    /// Whether the remembered table covers `va` at `level`.
+    #[inline(always)]
+    pub(super) fn covers(&self, level: u8, va: u64) -> Option<Tbl> {
+        let tbl = self.tbl?;
+        (self.level == level && va >> self.key_shift == self.key).then_some(tbl)
+    }
+
+    /// The remembered table and the index of the entry for a leaf of `size`
+    /// at `va`, if the table holds such leaves and covers `va`.
+    #[inline(always)]
+    fn hit(&self, va: u64, size: u64) -> Option<(Tbl, usize)> {
+        let tbl = self.tbl?;
+        if size != self.size || va >> self.key_shift != self.key {
+            return None;
+        }
+        Some((tbl, ((va >> self.idx_shift) as usize) & (tbl.len() - 1)))
+    }
 }
 
 /// Counts over a whole table tree (for checks and benchmarks).
@@ -252,15 +294,7 @@ impl<F: Format, A: PageAllocator> Vmsav8Table<F, A> {
         // SAFETY: `root` is a fresh block of `bytes` bytes (allocator contract).
         unsafe { root.va.as_ptr().write_bytes(0, bytes) };
         alloc.sync_for_walker(root.va, bytes);
-        Ok(Self {
-            alloc,
-            root,
-            geom,
-            fmt,
-            cfg,
-            cache: LeafCache { level: 0, key: 0, tbl: None },
-            attr_cache: None,
-        })
+        Ok(Self { alloc, root, geom, fmt, cfg, cache: LeafCache::EMPTY, attr_cache: None })
     }
 
     /// Physical address of the root table (`TTB0` / `S2TTB`).
@@ -429,6 +463,57 @@ impl<F: Format, A: PageAllocator> Vmsav8Table<F, A> {
         }
     }
 
+    /// `map_pages` beyond the single-leaf fast path.
+    #[inline(never)]
+    fn map_pages_general(
+        &mut self,
+        iova: Iova,
+        paddr: PhysAddr,
+        pgsize: u64,
+        pgcount: usize,
+        prot: Prot,
+    ) -> Result<(), PgTableError> {
+        let level = self.geom.level_of(pgsize).ok_or(PgTableError::UnsupportedPageSize(pgsize))?;
+        if pgcount == 0 {
+            return Err(PgTableError::SizeZero);
+        }
+        if iova.0 & (pgsize - 1) != 0 {
+            return Err(PgTableError::UnalignedIova(iova));
+        }
+        if paddr.0 & (pgsize - 1) != 0 {
+            return Err(PgTableError::UnalignedPaddr(paddr.0));
+        }
+        let len = pgsize.checked_mul(pgcount as u64).ok_or(PgTableError::IovaOutOfRange)?;
+        self.check_input(iova.0, len)?;
+        self.check_output(paddr.0, len)?;
+        let attrs = self.attrs(prot)?;
+        self.map_range(iova.0, paddr.0, len, attrs, Policy::Fixed(level))
+    }
+
+    /// `unmap_pages` beyond the single-leaf fast path.
+    #[inline(never)]
+    fn unmap_pages_general(
+        &mut self,
+        iova: Iova,
+        pgsize: u64,
+        pgcount: usize,
+        gather: &mut IotlbGather,
+    ) -> Result<(), PgTableError> {
+        if self.geom.level_of(pgsize).is_none() {
+            return Err(PgTableError::UnsupportedPageSize(pgsize));
+        }
+        if pgcount == 0 {
+            return Err(PgTableError::SizeZero);
+        }
+        if iova.0 & (pgsize - 1) != 0 {
+            return Err(PgTableError::UnalignedIova(iova));
+        }
+        let len = pgsize.checked_mul(pgcount as u64).ok_or(PgTableError::IovaOutOfRange)?;
+        self.check_input(iova.0, len)?;
+        gather.claim(self.root.pa)?;
+        self.unmap_range(iova.0, iova.0 + len, gather)
+    }
+
     /// The leaf attribute bits for `prot`, remembering the last answer.
     #[inline(always)]
     fn attrs(&mut self, prot: Prot) -> Result<u64, PgTableError> {
@@ -513,21 +598,20 @@ impl<F: Format, A: PageAllocator> IoPageTable for Vmsav8Table<F, A> {
         pgcount: usize,
         prot: Prot,
     ) -> Result<(), PgTableError> {
-        let level = self.geom.level_of(pgsize).ok_or(PgTableError::UnsupportedPageSize(pgsize))?;
-        if pgcount == 0 {
-            return Err(PgTableError::SizeZero);
+        // One leaf into the remembered table with the remembered attributes:
+        // the common single-page case, checked in a few instructions. A key
+        // match implies `iova` is inside the input range; an aligned `paddr`
+        // below `1 << oas` ends at or below it.
+        if pgcount == 1 && (iova.0 | paddr.0) & pgsize.wrapping_sub(1) == 0 && paddr.0 >> self.geom.oas == 0 {
+            if let (Some((tbl, idx)), Some((p, attrs))) = (self.cache.hit(iova.0, pgsize), self.attr_cache) {
+                if p == prot && tbl.get(idx) == 0 {
+                    tbl.set(idx, attrs | leaf_type(self.cache.level) | self.geom.encode_oa(paddr.0));
+                    self.sync(tbl, idx..idx + 1);
+                    return Ok(());
+                }
+            }
         }
-        if iova.0 & (pgsize - 1) != 0 {
-            return Err(PgTableError::UnalignedIova(iova));
-        }
-        if paddr.0 & (pgsize - 1) != 0 {
-            return Err(PgTableError::UnalignedPaddr(paddr.0));
-        }
-        let len = pgsize.checked_mul(pgcount as u64).ok_or(PgTableError::IovaOutOfRange)?;
-        self.check_input(iova.0, len)?;
-        self.check_output(paddr.0, len)?;
-        let attrs = self.attrs(prot)?;
-        self.map_range(iova.0, paddr.0, len, attrs, Policy::Fixed(level))
+        self.map_pages_general(iova, paddr, pgsize, pgcount, prot)
     }
 
     fn map(&mut self, iova: Iova, paddr: PhysAddr, len: u64, prot: Prot) -> Result<(), PgTableError> {
@@ -558,19 +642,21 @@ impl<F: Format, A: PageAllocator> IoPageTable for Vmsav8Table<F, A> {
         pgcount: usize,
         gather: &mut IotlbGather,
     ) -> Result<(), PgTableError> {
-        if self.geom.level_of(pgsize).is_none() {
-            return Err(PgTableError::UnsupportedPageSize(pgsize));
+        // One leaf out of the remembered table, which keeps other entries
+        // (so nothing needs unlinking), into a gather already ours.
+        if pgcount == 1 && iova.0 & pgsize.wrapping_sub(1) == 0 && gather.owned_exactly_by(self.root.pa) {
+            if let Some((tbl, idx)) = self.cache.hit(iova.0, pgsize) {
+                let kept =
+                    (idx + 1 < tbl.len() && tbl.get(idx + 1) != 0) || (idx > 0 && tbl.get(idx - 1) != 0);
+                if kept && tbl.get(idx) & (VALID | TABLE_OR_PAGE) == leaf_type(self.cache.level) {
+                    tbl.set(idx, 0);
+                    self.sync(tbl, idx..idx + 1);
+                    gather.add_range(iova.0, iova.0 + pgsize, pgsize);
+                    return Ok(());
+                }
+            }
         }
-        if pgcount == 0 {
-            return Err(PgTableError::SizeZero);
-        }
-        if iova.0 & (pgsize - 1) != 0 {
-            return Err(PgTableError::UnalignedIova(iova));
-        }
-        let len = pgsize.checked_mul(pgcount as u64).ok_or(PgTableError::IovaOutOfRange)?;
-        self.check_input(iova.0, len)?;
-        gather.claim(self.root.pa)?;
-        self.unmap_range(iova.0, iova.0 + len, gather)
+        self.unmap_pages_general(iova, pgsize, pgcount, gather)
     }
 
     fn complete(&mut self, gather: &mut IotlbGather) -> Result<(), PgTableError> {

@@ -76,11 +76,8 @@ impl<F: Format, A: PageAllocator> Vmsav8Table<F, A> {
         end: u64,
         gather: &mut IotlbGather,
     ) -> Option<Result<(), PgTableError>> {
-        let tbl = self.cache.tbl?;
         let level = self.cache.level;
-        if self.cache.key != iova >> self.geom.shift(level - 1) {
-            return None;
-        }
+        let tbl = self.cache.covers(level, iova)?;
         let shift = self.geom.shift(level);
         if (iova | end) & ((1 << shift) - 1) != 0 {
             return None;
@@ -174,7 +171,7 @@ impl<F: Format, A: PageAllocator> Vmsav8Table<F, A> {
             Kind::Pending | Kind::Table => return Ok(false),
         }
         if level > self.geom.start {
-            self.cache = LeafCache { level, key: iova >> self.geom.shift(level - 1), tbl: Some(tbl) };
+            self.cache = LeafCache::at(&self.geom, level, iova, tbl);
         }
         let size = self.geom.size(level);
         if (iova | end) & (size - 1) != 0 {
