@@ -227,7 +227,13 @@ pub fn miri(root: &Path) -> Result<bool> {
     if !has_miri {
         eprintln!("xtask: installing nightly with Miri (rustup)");
         crate::util::run(Command::new("rustup").args([
-            "toolchain", "install", "nightly", "--profile", "minimal", "-c", "miri,rust-src",
+            "toolchain",
+            "install",
+            "nightly",
+            "--profile",
+            "minimal",
+            "-c",
+            "miri,rust-src",
         ]))?;
     }
     let mut cmd = Command::new("cargo");
