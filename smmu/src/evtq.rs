@@ -11,33 +11,16 @@
 use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::LocalRegisterCopy;
 
-use crate::dma::{dsb_ld, dsb_sy, DmaFrames, DmaRegion, OutOfMemory};
+use crate::dma::{DmaFrames, OutOfMemory};
 use crate::event::Event;
-use crate::queue::Ring;
-use crate::regs::{SmmuPage0, SmmuPage1, EVENTQ_BASE, EVENTQ_CONS, EVENTQ_PROD};
-
-const RECORD_WORDS: usize = 4;
-
-/// What a drain found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct DrainReport {
-    /// Records handed to the callback.
-    pub records: usize,
-    /// Records were lost since the last drain (overflow), now acknowledged.
-    pub overflowed: bool,
-    /// The drain stopped at its bound with records still queued.
-    pub more: bool,
-}
+pub use crate::queue::DrainReport;
+use crate::queue::{Consumer, Ring};
+use crate::regs::{SmmuPage0, SmmuPage1, EVENTQ_BASE};
 
 /// The Event queue.
 #[derive(Debug)]
 pub struct EventQueue {
-    ring: Ring,
-    mem: DmaRegion,
-    /// Our CONS.RD (index and wrap).
-    cons: u32,
-    /// Our CONS.OVACKFLG.
-    ovack: bool,
+    q: Consumer<4>,
 }
 
 impl EventQueue {
@@ -47,24 +30,20 @@ impl EventQueue {
         log2size: u8,
         coherent: bool,
     ) -> Result<Self, OutOfMemory> {
-        // 2^19 entries at most (SMMU_IDR1.CMDQS/EVENTQS/PRIQS <= 19).
-        let ring = Ring::clamped(log2size);
-        let size = ring.entries() as usize * RECORD_WORDS * 8;
-        let mem = DmaRegion::alloc(frames, size, size, coherent)?;
-        Ok(Self { ring, mem, cons: 0, ovack: false })
+        Ok(Self { q: Consumer::new(frames, log2size, coherent)? })
     }
 
     /// The ring geometry.
     pub fn ring(&self) -> Ring {
-        self.ring
+        self.q.ring()
     }
 
     /// The value for SMMU_EVENTQ_BASE: ADDR, LOG2SIZE, write-allocate hint.
     pub fn base_register(&self) -> u64 {
         let mut r = LocalRegisterCopy::<u64, EVENTQ_BASE::Register>::new(0);
         r.write(
-            EVENTQ_BASE::ADDR.val(self.mem.pa().0 >> 5)
-                + EVENTQ_BASE::LOG2SIZE.val(u64::from(self.ring.log2size()))
+            EVENTQ_BASE::ADDR.val(self.q.pa().0 >> 5)
+                + EVENTQ_BASE::LOG2SIZE.val(u64::from(self.q.ring().log2size()))
                 + EVENTQ_BASE::WA::SET,
         );
         r.get()
@@ -75,54 +54,14 @@ impl EventQueue {
         page0.eventq_base.set(self.base_register());
         page1.eventq_prod.set(0);
         page1.eventq_cons.set(0);
-        self.cons = 0;
-        self.ovack = false;
+        self.q.reset();
     }
 
     /// Hands every queued record to `f`, oldest first, then releases them.
     /// Bounded: at most two queue-fulls per call (`more` says whether records
     /// remain), so an event storm cannot hold the caller forever.
     pub fn drain(&mut self, page1: &SmmuPage1, mut f: impl FnMut(&Event)) -> DrainReport {
-        let mut report = DrainReport::default();
-        let budget = 2 * self.ring.entries() as usize;
-        loop {
-            let prod_reg = LocalRegisterCopy::<u32, EVENTQ_PROD::Register>::new(page1.eventq_prod.get());
-            let prod = prod_reg.read(EVENTQ_PROD::WR) & self.ring.mask();
-            let ovflg = prod_reg.is_set(EVENTQ_PROD::OVFLG);
-            if ovflg != self.ovack {
-                report.overflowed = true;
-                self.ovack = ovflg;
-            }
-            // Records up to PROD are visible once PROD is (3.5.2); do not read
-            // them before the PROD read.
-            dsb_ld();
-            // A misbehaving device could report more than a queue-full.
-            let avail = self.ring.used(prod, self.cons).min(self.ring.entries()) as usize;
-            let n = avail.min(budget - report.records);
-            for _ in 0..n {
-                let first = self.ring.index(self.cons) as usize * RECORD_WORDS;
-                self.mem.sync_for_cpu(first, RECORD_WORDS);
-                let record = self.mem.read_words::<4>(first);
-                f(&Event::decode(record));
-                self.cons = self.ring.advance(self.cons, 1);
-            }
-            report.records += n;
-            // The reads of the records must be complete before the SMMU may
-            // overwrite them.
-            dsb_sy();
-            let mut cons = LocalRegisterCopy::<u32, EVENTQ_CONS::Register>::new(0);
-            cons.write(EVENTQ_CONS::RD.val(self.cons) + EVENTQ_CONS::OVACKFLG.val(u32::from(self.ovack)));
-            page1.eventq_cons.set(cons.get());
-            if n == 0 || report.records >= budget {
-                report.more = n != 0 && n < avail || self.pending(page1);
-                return report;
-            }
-        }
-    }
-
-    fn pending(&self, page1: &SmmuPage1) -> bool {
-        let prod = page1.eventq_prod.get() & self.ring.mask();
-        !self.ring.is_empty(prod, self.cons)
+        self.q.drain(|| page1.eventq_prod.get(), |c| page1.eventq_cons.set(c), |r| f(&Event::decode(r)))
     }
 }
 
@@ -152,7 +91,7 @@ mod tests {
     fn base_register_layout() {
         let (_bench, q) = setup(3);
         // ADDR [55:5], LOG2SIZE [4:0], WA [62].
-        assert_eq!(q.base_register(), q.mem.pa().0 | 3 | (1 << 62));
+        assert_eq!(q.base_register(), q.q.pa().0 | 3 | (1 << 62));
     }
 
     #[test]

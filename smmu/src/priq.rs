@@ -5,11 +5,10 @@ use iommu_common::addr::Iova;
 use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::LocalRegisterCopy;
 
-use crate::dma::{dsb_ld, dsb_sy, DmaFrames, DmaRegion, OutOfMemory};
-use crate::evtq::DrainReport;
+use crate::dma::{DmaFrames, OutOfMemory};
 use crate::ids::{StreamId, SubstreamId};
-use crate::queue::Ring;
-use crate::regs::{SmmuPage0, SmmuPage1, PRIQ_BASE, PRIQ_CONS, PRIQ_PROD};
+use crate::queue::{Consumer, DrainReport};
+use crate::regs::{SmmuPage0, SmmuPage1, PRIQ_BASE};
 
 // Generated items (Register marker types, SET/CLEAR values) carry the
 // spec names documented on each field; the macro cannot document them.
@@ -46,8 +45,6 @@ mod layout {
     ];
 }
 pub use layout::*;
-
-const RECORD_WORDS: usize = 2;
 
 /// A PRI Page Request (or Stop PASID marker: `last` with no access bits).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,10 +100,7 @@ impl PageRequest {
 /// The PRI queue.
 #[derive(Debug)]
 pub struct PriQueue {
-    ring: Ring,
-    mem: DmaRegion,
-    cons: u32,
-    ovack: bool,
+    q: Consumer<2>,
 }
 
 impl PriQueue {
@@ -116,19 +110,15 @@ impl PriQueue {
         log2size: u8,
         coherent: bool,
     ) -> Result<Self, OutOfMemory> {
-        // 2^19 entries at most (SMMU_IDR1.CMDQS/EVENTQS/PRIQS <= 19).
-        let ring = Ring::clamped(log2size);
-        let size = (ring.entries() as usize * RECORD_WORDS * 8).max(32);
-        let mem = DmaRegion::alloc(frames, size, size, coherent)?;
-        Ok(Self { ring, mem, cons: 0, ovack: false })
+        Ok(Self { q: Consumer::new(frames, log2size, coherent)? })
     }
 
     /// The value for SMMU_PRIQ_BASE.
     pub fn base_register(&self) -> u64 {
         let mut r = LocalRegisterCopy::<u64, PRIQ_BASE::Register>::new(0);
         r.write(
-            PRIQ_BASE::ADDR.val(self.mem.pa().0 >> 5)
-                + PRIQ_BASE::LOG2SIZE.val(u64::from(self.ring.log2size()))
+            PRIQ_BASE::ADDR.val(self.q.pa().0 >> 5)
+                + PRIQ_BASE::LOG2SIZE.val(u64::from(self.q.ring().log2size()))
                 + PRIQ_BASE::WA::SET,
         );
         r.get()
@@ -139,43 +129,14 @@ impl PriQueue {
         page0.priq_base.set(self.base_register());
         page1.priq_prod.set(0);
         page1.priq_cons.set(0);
-        self.cons = 0;
-        self.ovack = false;
+        self.q.reset();
     }
 
     /// Hands queued page requests to `f`, oldest first, releasing them;
     /// bounded like [`crate::evtq::EventQueue::drain`]. On overflow the SMMU
     /// auto-responds to lost requests (8.1); `overflowed` reports it.
     pub fn drain(&mut self, page1: &SmmuPage1, mut f: impl FnMut(&PageRequest)) -> DrainReport {
-        let mut report = DrainReport::default();
-        let budget = 2 * self.ring.entries() as usize;
-        loop {
-            let prod_reg = LocalRegisterCopy::<u32, PRIQ_PROD::Register>::new(page1.priq_prod.get());
-            let prod = prod_reg.read(PRIQ_PROD::WR) & self.ring.mask();
-            let ovflg = prod_reg.is_set(PRIQ_PROD::OVFLG);
-            if ovflg != self.ovack {
-                report.overflowed = true;
-                self.ovack = ovflg;
-            }
-            dsb_ld();
-            let avail = self.ring.used(prod, self.cons).min(self.ring.entries()) as usize;
-            let n = avail.min(budget - report.records);
-            for _ in 0..n {
-                let first = self.ring.index(self.cons) as usize * RECORD_WORDS;
-                self.mem.sync_for_cpu(first, RECORD_WORDS);
-                f(&PageRequest::decode(self.mem.read_words::<2>(first)));
-                self.cons = self.ring.advance(self.cons, 1);
-            }
-            report.records += n;
-            dsb_sy();
-            let mut cons = LocalRegisterCopy::<u32, PRIQ_CONS::Register>::new(0);
-            cons.write(PRIQ_CONS::RD.val(self.cons) + PRIQ_CONS::OVACKFLG.val(u32::from(self.ovack)));
-            page1.priq_cons.set(cons.get());
-            if n == 0 || report.records >= budget {
-                report.more = n != 0 && n < avail;
-                return report;
-            }
-        }
+        self.q.drain(|| page1.priq_prod.get(), |c| page1.priq_cons.set(c), |r| f(&PageRequest::decode(r)))
     }
 }
 
@@ -221,8 +182,8 @@ mod tests {
         let regs = bench.regs();
         q.program(regs.page0(), regs.page1());
         // Pretend the SMMU wrote two requests.
-        q.mem.write_words(0, &[7 | (1 << 60), 0x1000 | 3]);
-        q.mem.write_words(2, &[7 | (1 << 62), 0x2000 | 3]);
+        q.q.mem().write_words(0, &[7 | (1 << 60), 0x1000 | 3]);
+        q.q.mem().write_words(2, &[7 | (1 << 62), 0x2000 | 3]);
         regs.page1().priq_prod.set(2);
         let mut got = std::vec::Vec::new();
         let r = q.drain(regs.page1(), |p| got.push((p.addr.0, p.last)));

@@ -4,6 +4,10 @@
 //! index of LOG2SIZE bits followed by a wrap flag: equal indices with equal
 //! wrap flags mean empty, equal indices with different wrap flags mean full.
 
+use iommu_common::addr::PhysAddr;
+
+use crate::dma::{dsb_ld, dsb_sy, DmaFrames, DmaRegion, OutOfMemory};
+
 /// Ring geometry of one queue: pure arithmetic, no memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ring {
@@ -87,6 +91,120 @@ impl Ring {
     /// (the producer's view when it queued `pos`).
     pub const fn consumed(self, prod: u32, cons: u32, pos: u32) -> bool {
         self.used(prod, cons) < self.used(prod, pos)
+    }
+}
+
+/// What a drain of an output queue found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct DrainReport {
+    /// Records handed to the callback.
+    pub records: usize,
+    /// Records were lost since the last drain (overflow), now acknowledged.
+    pub overflowed: bool,
+    /// The drain stopped at its bound with records still queued.
+    pub more: bool,
+}
+
+/// PROD.OVFLG / CONS.OVACKFLG: bit 31 of the Event and PRI queue pointers.
+const OVERFLOW_FLAG: u32 = 1 << 31;
+
+/// The consumer side of a queue the SMMU produces into (the Event queue and
+/// the PRI queue): records of `WORDS` 64-bit words, PROD written by the
+/// SMMU, CONS by us. Both queues' PROD/CONS share one layout: WR/RD in the
+/// low bits, OVFLG/OVACKFLG in bit 31 (6.3.27-6.3.30).
+///
+/// Overflow: when a record is lost to a full queue the SMMU toggles
+/// PROD.OVFLG; the condition holds while OVFLG != CONS.OVACKFLG and is
+/// acknowledged by copying OVFLG into OVACKFLG (7.4, 8.1).
+#[derive(Debug)]
+pub(crate) struct Consumer<const WORDS: usize> {
+    ring: Ring,
+    mem: DmaRegion,
+    /// Our CONS.RD (index and wrap).
+    cons: u32,
+    /// Our CONS.OVACKFLG.
+    ovack: bool,
+}
+
+impl<const WORDS: usize> Consumer<WORDS> {
+    /// Allocates 2^`log2size` (at most 2^19) records, aligned to the
+    /// queue's size (at least 32 bytes, the base register's granularity).
+    pub(crate) fn new<F: DmaFrames + ?Sized>(
+        frames: &mut F,
+        log2size: u8,
+        coherent: bool,
+    ) -> Result<Self, OutOfMemory> {
+        let ring = Ring::clamped(log2size);
+        let size = (ring.entries() as usize * WORDS * 8).max(32);
+        let mem = DmaRegion::alloc(frames, size, size, coherent)?;
+        Ok(Self { ring, mem, cons: 0, ovack: false })
+    }
+
+    /// The ring geometry.
+    pub(crate) fn ring(&self) -> Ring {
+        self.ring
+    }
+
+    /// Where the records live.
+    pub(crate) fn pa(&self) -> PhysAddr {
+        self.mem.pa()
+    }
+
+    /// The record memory (tests write records into it as the SMMU would).
+    #[cfg(test)]
+    pub(crate) fn mem(&self) -> &DmaRegion {
+        &self.mem
+    }
+
+    /// Forgets the consumer state; the caller zeroes PROD and CONS.
+    pub(crate) fn reset(&mut self) {
+        self.cons = 0;
+        self.ovack = false;
+    }
+
+    /// Hands every queued record to `f`, oldest first, then releases them
+    /// by writing CONS. Bounded: at most two queue-fulls per call (`more`
+    /// says whether records remain), so a fault storm cannot hold the
+    /// caller forever.
+    pub(crate) fn drain(
+        &mut self,
+        read_prod: impl Fn() -> u32,
+        write_cons: impl Fn(u32),
+        mut f: impl FnMut([u64; WORDS]),
+    ) -> DrainReport {
+        let mut report = DrainReport::default();
+        let budget = 2 * self.ring.entries() as usize;
+        loop {
+            let prod_reg = read_prod();
+            let prod = prod_reg & self.ring.mask();
+            let ovflg = prod_reg & OVERFLOW_FLAG != 0;
+            if ovflg != self.ovack {
+                report.overflowed = true;
+                self.ovack = ovflg;
+            }
+            // Records up to PROD are visible once PROD is (3.5.2); do not read
+            // them before the PROD read.
+            dsb_ld();
+            // A misbehaving device could report more than a queue-full.
+            let avail = self.ring.used(prod, self.cons).min(self.ring.entries()) as usize;
+            let n = avail.min(budget - report.records);
+            for _ in 0..n {
+                let first = self.ring.index(self.cons) as usize * WORDS;
+                self.mem.sync_for_cpu(first, WORDS);
+                f(self.mem.read_words::<WORDS>(first));
+                self.cons = self.ring.advance(self.cons, 1);
+            }
+            report.records += n;
+            // The reads of the records must be complete before the SMMU may
+            // overwrite them.
+            dsb_sy();
+            write_cons(self.cons | if self.ovack { OVERFLOW_FLAG } else { 0 });
+            if n == 0 || report.records >= budget {
+                let pending = !self.ring.is_empty(read_prod() & self.ring.mask(), self.cons);
+                report.more = (n != 0 && n < avail) || pending;
+                return report;
+            }
+        }
     }
 }
 
