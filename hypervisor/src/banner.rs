@@ -41,11 +41,7 @@ pub fn report(board: &Board, p: &Platform<'_>) {
     }
     for host in p.pcie.iter() {
         defmt::info!("PCIe ECAM {=u64:#x} buses {=u8}..{=u8}", host.ecam.base, host.bus_start, host.bus_end);
-        // SAFETY: the ECAM region comes from the DT and was identity mapped
-        // as device memory by `build_el2_map`.
-        let ecam = unsafe {
-            Ecam::new(host.ecam.base as usize, host.ecam.size as usize, host.bus_start, host.bus_end)
-        };
+        let ecam = Ecam::of_host(host);
         ecam.scan(|f| {
             let Bdf { bus, dev, func } = f.bdf;
             defmt::info!(

@@ -20,6 +20,11 @@ impl Bdf {
     pub fn rid(self) -> u16 {
         (u16::from(self.bus) << 8) | (u16::from(self.dev) << 3) | u16::from(self.func)
     }
+
+    /// The function a 16-bit requester ID names.
+    pub fn from_rid(rid: u16) -> Self {
+        Self { bus: (rid >> 8) as u8, dev: ((rid >> 3) & 0x1f) as u8, func: (rid & 7) as u8 }
+    }
 }
 
 /// One function found on the bus.
@@ -56,6 +61,13 @@ impl Ecam {
         let buses_in_window = (size >> 20).max(1) - 1;
         let bus_end = bus_end.min(bus_start.saturating_add(buses_in_window.min(255) as u8));
         Self { base, bus_start, bus_end }
+    }
+
+    /// The ECAM window of a host bridge of the discovered platform.
+    pub fn of_host(host: &boards::platform::PcieHost) -> Self {
+        // SAFETY: every ECAM window the DT names is identity mapped as device
+        // memory by `build_el2_map` before anything runs that has a host.
+        unsafe { Self::new(host.ecam.base as usize, host.ecam.size as usize, host.bus_start, host.bus_end) }
     }
 
     fn addr(&self, bdf: Bdf, offset: u16) -> Option<usize> {

@@ -75,10 +75,7 @@ pub fn bdf_of(sid: u32) -> Option<Bdf> {
     let m = RID_MAP.lock();
     m.iter().find_map(|e| {
         let off = sid.checked_sub(e.sid_base)?;
-        (off < e.len).then(|| {
-            let rid = e.rid_base + off;
-            Bdf { bus: (rid >> 8) as u8, dev: ((rid >> 3) & 0x1f) as u8, func: (rid & 7) as u8 }
-        })
+        (off < e.len).then(|| Bdf::from_rid((e.rid_base + off) as u16))
     })
 }
 

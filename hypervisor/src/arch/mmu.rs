@@ -169,12 +169,6 @@ impl Builder {
     }
 }
 
-/// Pages of the static pool in use (for the boot log).
-pub fn tables_used() -> usize {
-    // SAFETY: read after building finished; no writer remains.
-    unsafe { *POOL.used.get() }
-}
-
 /// Turns on this CPU's EL2 MMU and caches with the finished identity map.
 pub fn enable() {
     assert!(BUILT.load(Ordering::Acquire), "EL2 map not built");

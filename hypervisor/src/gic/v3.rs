@@ -3,7 +3,6 @@
 //! the CPU interface is reached through the ICC_* system registers.
 
 use aarch64_cpu::registers::{Readable, Writeable, MPIDR_EL1};
-use tock_registers::interfaces::{Readable as _, Writeable as _};
 use tock_registers::register_bitfields;
 use tock_registers::register_structs;
 use tock_registers::registers::{ReadOnly, ReadWrite};

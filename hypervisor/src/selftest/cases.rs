@@ -162,10 +162,7 @@ fn dt_damage_refused(dt: &Dt) -> Result<(), &'static str> {
 
 fn pci_config_space(dt: &Dt) -> Result<(), &'static str> {
     let host = dt.platform.pcie.first().ok_or("no PCIe host")?;
-    // SAFETY: ECAM from the DT, identity mapped as device memory.
-    let ecam = unsafe {
-        crate::pci::Ecam::new(host.ecam.base as usize, host.ecam.size as usize, host.bus_start, host.bus_end)
-    };
+    let ecam = crate::pci::Ecam::of_host(host);
     let mut n = 0;
     let mut host_bridge = false;
     ecam.scan(|f| {

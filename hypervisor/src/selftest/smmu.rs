@@ -65,13 +65,7 @@ const VMID: Vmid = Vmid(1);
 
 fn has_smmu_edu(dt: &Dt) -> bool {
     !dt.platform.smmus.is_empty()
-        && dt.platform.pcie.first().is_some_and(|h| ecam(h).find(edu::VENDOR, edu::DEVICE).is_some())
-}
-
-fn ecam(host: &boards::platform::PcieHost) -> Ecam {
-    // SAFETY: the ECAM window comes from the DT and is identity mapped as
-    // device memory by the EL2 map.
-    unsafe { Ecam::new(host.ecam.base as usize, host.ecam.size as usize, host.bus_start, host.bus_end) }
+        && dt.platform.pcie.first().is_some_and(|h| Ecam::of_host(h).find(edu::VENDOR, edu::DEVICE).is_some())
 }
 
 /// The SMMU, an `edu` behind it, and its StreamID.
@@ -84,7 +78,7 @@ struct Rig {
 
 fn rig_with(dt: &Dt, config: &SmmuConfig) -> Result<Rig, &'static str> {
     let host = dt.platform.pcie.first().ok_or("no PCIe")?;
-    let ecam = ecam(host);
+    let ecam = Ecam::of_host(host);
     let f = ecam.find(edu::VENDOR, edu::DEVICE).ok_or("no edu")?;
     let win = host.windows.iter().find(|w| w.kind == PciSpace::Mem32).ok_or("no 32-bit PCI window")?;
     let mut bars = BarAllocator::new(win.pci_addr, win.cpu_addr, win.size);
