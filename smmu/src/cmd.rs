@@ -228,6 +228,30 @@ pub struct Sync {
     pub msi_addr: PhysAddr,
 }
 
+impl Sync {
+    /// MSH for a completion MSI to memory: Inner Shareable (0b11), as the
+    /// CPU's mapping of RAM.
+    pub const MSH_INNER_SHAREABLE: u8 = 0b11;
+    /// MSIAttr for a completion MSI to memory: Normal, Inner and Outer
+    /// Write-Back cacheable (STE.MemAttr encoding 0b1111).
+    pub const MSIATTR_WRITE_BACK: u8 = 0b1111;
+
+    /// A CMD_SYNC that signals completion with an MSI writing `data` (32 bits)
+    /// to `addr` in Normal Write-Back Inner Shareable memory (CS = SIG_IRQ,
+    /// 4.7.3). Only meaningful when SMMU_IDR0.MSI == 1; the memory must be
+    /// coherent with the SMMU (SMMU_IDR0.COHACC == 1) for the CPU to see the
+    /// write without cache maintenance. `addr` must be 4-byte aligned.
+    pub const fn msi(addr: PhysAddr, data: u32) -> Self {
+        Self {
+            cs: SyncSignal::Irq,
+            msh: Self::MSH_INNER_SHAREABLE,
+            msi_attr: Self::MSIATTR_WRITE_BACK,
+            msi_data: data,
+            msi_addr: addr,
+        }
+    }
+}
+
 /// CMD_PRI_RESP response code (4.5.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PriResponse {
@@ -1056,6 +1080,44 @@ mod tests {
         );
         let c = Command::Sync(Sync { cs: SyncSignal::Sev, ..Sync::default() });
         assert_eq!(c.encode(), [0x46 | (2 << 12), 0]);
+    }
+
+    #[test]
+    fn sync_fields_at_spec_bit_positions() {
+        // CMD_SYNC (4.7.3), one field at a time so a misplaced field cannot
+        // hide behind another: word 0 [7:0] opcode 0x46, [13:12] CS,
+        // [23:22] MSH, [27:24] MSIAttr, [63:32] MSIData; word 1 [51:2]
+        // MSIAddress[51:2] (bits [1:0] of the address are not encoded).
+        let only = |s: Sync| Command::Sync(s).encode();
+        assert_eq!(only(Sync { cs: SyncSignal::None, ..Sync::default() }), [0x46, 0]);
+        assert_eq!(only(Sync { cs: SyncSignal::Irq, ..Sync::default() }), [0x46 | (0b01 << 12), 0]);
+        assert_eq!(only(Sync { cs: SyncSignal::Sev, ..Sync::default() }), [0x46 | (0b10 << 12), 0]);
+        assert_eq!(only(Sync { msh: 0b01, ..Sync::default() }), [0x46 | (0b01 << 22), 0]);
+        assert_eq!(only(Sync { msh: 0b10, ..Sync::default() }), [0x46 | (0b10 << 22), 0]);
+        assert_eq!(only(Sync { msi_attr: 0b0001, ..Sync::default() }), [0x46 | (1 << 24), 0]);
+        assert_eq!(only(Sync { msi_attr: 0b1000, ..Sync::default() }), [0x46 | (1 << 27), 0]);
+        assert_eq!(only(Sync { msi_data: 1, ..Sync::default() }), [0x46 | (1 << 32), 0]);
+        assert_eq!(only(Sync { msi_data: 0x8000_0000, ..Sync::default() }), [0x46 | (1 << 63), 0]);
+        // MSIAddress keeps its byte position: address bit n is word 1 bit n.
+        assert_eq!(only(Sync { msi_addr: PhysAddr(1 << 2), ..Sync::default() }), [0x46, 1 << 2]);
+        assert_eq!(only(Sync { msi_addr: PhysAddr(1 << 51), ..Sync::default() }), [0x46, 1 << 51]);
+        let a = 0x000f_ffff_ffff_fffc; // every bit of [51:2]
+        assert_eq!(only(Sync { msi_addr: PhysAddr(a), ..Sync::default() }), [0x46, a]);
+        // Bits [1:0] are not address bits: dropped by encode, refused by check.
+        assert_eq!(only(Sync { msi_addr: PhysAddr(0x1003), ..Sync::default() }), [0x46, 0x1000]);
+        let c = Command::Sync(Sync { msi_addr: PhysAddr(0x1002), ..Sync::default() });
+        assert_eq!(c.check(), Err(CmdDecodeError::Truncated));
+    }
+
+    #[test]
+    fn msi_sync_constructor() {
+        // SIG_IRQ, Inner Shareable (0b11), Normal Inner/Outer Write-Back (0b1111).
+        let c = Command::Sync(Sync::msi(PhysAddr(0x4000_1040), 0x1234_5678));
+        assert_eq!(
+            c.encode(),
+            [0x46 | (0b01 << 12) | (0b11 << 22) | (0b1111 << 24) | (0x1234_5678 << 32), 0x4000_1040]
+        );
+        assert_eq!(c.check(), Ok(()));
     }
 
     #[test]

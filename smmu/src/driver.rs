@@ -28,7 +28,7 @@ use crate::caps::{Capabilities, CapsError, Granule, IdRegs, Requirements, StLeve
 use crate::cd::Cd;
 use crate::cdtab::{CdInvalidation, CdTabError, CdTable};
 use crate::cmd::{plan_invalidation, Command, InvalidationPolicy, PriResponse, TlbiTarget};
-use crate::cmdq::{CmdqError, CommandError, CommandQueue};
+use crate::cmdq::{CmdqError, CommandError, CommandQueue, SyncCompletion};
 use crate::dma::{DmaFrames, OutOfMemory};
 use crate::event::Event;
 use crate::evtq::{DrainReport, EventQueue};
@@ -189,6 +189,10 @@ pub struct SmmuConfig {
     pub timeouts: Timeouts,
     /// Above this many TLBI commands for a range, invalidate the whole VMID/ASID.
     pub max_range_commands: usize,
+    /// Let CMD_SYNC signal completion with an MSI write to memory when the
+    /// SMMU can (SMMU_IDR0.MSI and COHACC); `false` forces CONS polling.
+    /// See [`SyncCompletion`].
+    pub sync_msi: bool,
 }
 
 impl Default for SmmuConfig {
@@ -204,6 +208,7 @@ impl Default for SmmuConfig {
             irqs: IrqEnables::default(),
             timeouts: Timeouts::default(),
             max_range_commands: 64,
+            sync_msi: true,
         }
     }
 }
@@ -252,6 +257,7 @@ impl<F, D> fmt::Debug for Smmu<'_, F, D> {
             .field("strtab", &self.strtab.format())
             .field("sid_bits", &self.strtab.sid_bits())
             .field("coherent", &self.coherent)
+            .field("sync_completion", &self.cmdq.sync_completion())
             .finish_non_exhaustive()
     }
 }
@@ -333,6 +339,10 @@ impl<'r> SmmuProbe<'r> {
         };
         let strtab = StreamTable::new::<F, Error>(&mut frames, format, sid_bits, coherent)?;
         let mut cmdq = CommandQueue::new(&mut frames, config.cmdq_log2size.min(caps.cmdqs), coherent)?;
+        // Chosen once, before the first CMD_SYNC (QEMU 10: no MSI, CONS polling).
+        if SyncCompletion::for_caps(&caps, config.sync_msi) == SyncCompletion::MsiWrite {
+            cmdq.use_msi_completion(&mut frames)?;
+        }
         let mut evtq = EventQueue::new(&mut frames, config.evtq_log2size.min(caps.eventqs), coherent)?;
         let mut priq = if caps.pri {
             Some(PriQueue::new(&mut frames, config.priq_log2size.min(caps.priqs), coherent)?)
@@ -439,6 +449,12 @@ impl<'r, F: DmaFrames, D: DelayNs> Smmu<'r, F, D> {
     /// Global errors that were active before bring-up (acknowledged then).
     pub fn stale_gerrors(&self) -> GlobalErrors {
         self.stale_gerrors
+    }
+
+    /// How CMD_SYNC completion is observed: an MSI write to memory, or
+    /// polling SMMU_CMDQ_CONS (chosen at bring-up, see [`SyncCompletion`]).
+    pub fn sync_completion(&self) -> SyncCompletion {
+        self.cmdq.sync_completion()
     }
 
     /// StreamID bits covered by the Stream table.

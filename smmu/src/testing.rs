@@ -5,7 +5,8 @@
 //! hypervisor will meet (reset values, synchronous command consumption, the
 //! Stream table walk of `smmu_find_ste`), and the spec where QEMU is lax
 //! (illegal commands per SMMU_IDR0, EVENTQ_PROD.OVFLG on overflow unless
-//! `qemu_evtq_full`). It runs whenever the driver pauses in a bounded wait:
+//! `qemu_evtq_full`, the MSI write of a CMD_SYNC with CS = SIG_IRQ when
+//! configured with SMMU_IDR0.MSI = 1, which QEMU 10 does not advertise). It runs whenever the driver pauses in a bounded wait:
 //! the driver's `DelayNs` is [`ModelDelay`]. It is not a second driver: it
 //! plays the device.
 
@@ -20,7 +21,7 @@ use embedded_hal::delay::DelayNs;
 use iommu_common::addr::PhysAddr;
 
 use crate::caps::{Capabilities, IdRegs, StallModel};
-use crate::cmd::Command;
+use crate::cmd::{Command, Sync, SyncSignal};
 use crate::dma::{CacheOps, DmaBuf, DmaFrames};
 use crate::ids::StreamId;
 use crate::queue::Ring;
@@ -113,6 +114,30 @@ impl Arena {
         // SAFETY: in bounds and aligned; shared only with the driver, which
         // accesses it with volatile operations on the same thread.
         Some(u64::from_le(unsafe { p.cast::<u64>().read_volatile() }))
+    }
+
+    /// Writes a 32-bit word of test RAM (an MSI); `false` outside it or
+    /// misaligned (the write aborts).
+    pub(crate) fn write32(&self, pa: u64, v: u32) -> bool {
+        let Some(p) = self.ptr(pa, 4) else { return false };
+        if pa % 4 != 0 {
+            return false;
+        }
+        // SAFETY: in bounds and 4-aligned (the arena is at least 8-aligned
+        // and `pa` is 4-aligned relative to it); shared with the driver as in
+        // `read64`.
+        unsafe { p.cast::<u32>().write_volatile(v.to_le()) };
+        true
+    }
+
+    /// Reads a 32-bit word of test RAM (`None` outside it or misaligned).
+    pub(crate) fn read32(&self, pa: u64) -> Option<u32> {
+        let p = self.ptr(pa, 4)?;
+        if pa % 4 != 0 {
+            return None;
+        }
+        // SAFETY: as in `write32`.
+        Some(u32::from_le(unsafe { p.cast::<u32>().read_volatile() }))
     }
 
     /// Writes a word of test RAM.
@@ -248,6 +273,14 @@ pub(crate) struct ModelCfg {
     pub cr0_reset: u32,
     /// Refuse this opcode with CERROR_ILL.
     pub fail_opcode: Option<u8>,
+    /// With SMMU_IDR0.MSI = 1: perform the MSI write of a CMD_SYNC with
+    /// CS = SIG_IRQ (`false` plays an SMMU whose completion MSI never lands).
+    pub msi_writes: bool,
+    /// After a CMD_SYNC's MSI write, hold CONS on that CMD_SYNC until the
+    /// next step. The spec makes the MSI observable only after the CONS
+    /// update; this ordering is deliberately reversed so a test can tell a
+    /// driver that waits on the MSI word from one that polls CONS.
+    pub msi_before_cons: bool,
     /// Test RAM size.
     pub ram: usize,
 }
@@ -265,6 +298,8 @@ impl Default for ModelCfg {
             gbpa_reset: 0x1000,
             cr0_reset: 0,
             fail_opcode: None,
+            msi_writes: true,
+            msi_before_cons: false,
             ram: 1 << 20,
         }
     }
@@ -281,6 +316,13 @@ pub(crate) enum Obs {
     Cmd(Command),
     /// A command was refused with this CERROR code.
     CmdError(u8),
+    /// A CMD_SYNC completion MSI wrote `data` (32 bits) at `addr`.
+    Msi {
+        /// MSIAddress.
+        addr: u64,
+        /// MSIData.
+        data: u32,
+    },
 }
 
 const EVTQ_PROD: usize = PAGE1_OFFSET + 0xa8;
@@ -303,6 +345,9 @@ pub(crate) struct Model {
     pub ste_at_cfgi: Vec<(StreamId, Result<[u64; 8], &'static str>)>,
     /// Number of steps run.
     pub steps: usize,
+    /// CONS position of a CMD_SYNC whose MSI was sent while CONS is held
+    /// (`msi_before_cons`).
+    msi_held: Option<u32>,
 }
 
 impl Model {
@@ -362,6 +407,12 @@ impl Model {
                     self.cmd_error(cons, code);
                     break;
                 }
+                Ok(_) if self.msi_held == Some(cons) => {
+                    // Executed and signalled at the previous step: now
+                    // consumed.
+                    self.msi_held = None;
+                    r.poke32(0x9c, (cons_reg & !ring.mask()) | ring.advance(cons, 1));
+                }
                 Ok(cmd) => {
                     if let Command::CfgiSte { sid, .. } = cmd {
                         let ste = self.find_ste(sid);
@@ -369,11 +420,43 @@ impl Model {
                     }
                     self.commands.push(cmd);
                     self.log.push(Obs::Cmd(cmd));
+                    if let Command::Sync(s) = cmd {
+                        if self.signal_sync(s) && self.cfg.msi_before_cons {
+                            self.msi_held = Some(cons);
+                            break;
+                        }
+                    }
                     // QEMU keeps the ERR bits when advancing.
                     r.poke32(0x9c, (cons_reg & !ring.mask()) | ring.advance(cons, 1));
                 }
             }
         }
+    }
+
+    /// CMD_SYNC completion signal (4.7.3): with CS = SIG_IRQ, SMMU_IDR0.MSI
+    /// and a non-zero MSIAddress, a 32-bit write of MSIData. Returns whether
+    /// it wrote. (QEMU 10 has no MSI: it only pulses its wired interrupt.)
+    fn signal_sync(&mut self, s: Sync) -> bool {
+        if s.cs != SyncSignal::Irq || !self.caps.msi || s.msi_addr.0 == 0 || !self.cfg.msi_writes {
+            return false;
+        }
+        if !self.arena.write32(s.msi_addr.0, s.msi_data) {
+            // GERROR.MSI_CMDQ_ABT_ERR: the MSI write aborted.
+            self.raise_gerror(1 << 4);
+            return false;
+        }
+        self.log.push(Obs::Msi { addr: s.msi_addr.0, data: s.msi_data });
+        true
+    }
+
+    /// Whether CONS is being held on a CMD_SYNC whose MSI was written.
+    pub(crate) fn msi_held_for_test(&self) -> bool {
+        self.msi_held.is_some()
+    }
+
+    /// Reads 32 bits of test RAM (what an MSI wrote).
+    pub(crate) fn read32(&self, pa: u64) -> Option<u32> {
+        self.arena.read32(pa)
     }
 
     fn cmd_error(&mut self, cons: u32, code: u8) {
@@ -534,6 +617,7 @@ impl Bench {
             commands: Vec::new(),
             ste_at_cfgi: Vec::new(),
             steps: 0,
+            msi_held: None,
         };
         Self { regs, frames, model: Rc::new(RefCell::new(model)) }
     }

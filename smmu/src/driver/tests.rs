@@ -390,3 +390,71 @@ fn malformed_typed_commands_are_not_submitted() {
     );
     assert_eq!(bench.model().commands[n..], [ok, Command::sync()]);
 }
+
+/// QEMU's ID registers with SMMU_IDR0.MSI (bit 13) set (COHACC is set).
+fn msi_model() -> ModelCfg {
+    let mut idr = QEMU_IDR;
+    idr[0] |= 1 << 13;
+    ModelCfg { idr, ..ModelCfg::default() }
+}
+
+fn consumed_syncs(bench: &Bench) -> Vec<crate::cmd::Sync> {
+    let m = bench.model();
+    m.commands.iter().filter_map(|c| if let Command::Sync(s) = c { Some(*s) } else { None }).collect()
+}
+
+#[test]
+fn msi_capable_coherent_smmu_completes_syncs_by_msi_write() {
+    // CONS is held on each CMD_SYNC until the step after its MSI: every
+    // return of a sync below is on the MSI word.
+    let bench = Bench::new(ModelCfg { msi_before_cons: true, ..msi_model() });
+    let mut smmu = up(&bench);
+    assert_eq!(smmu.sync_completion(), SyncCompletion::MsiWrite);
+    smmu.set_ste(StreamId(0x10), &s2(1, 0x8000_0000)).unwrap();
+    smmu.invalidate_all().unwrap();
+    // Returned on the MSI while CONS still points at the last CMD_SYNC
+    // (2^8 entries: index and wrap in bits [8:0]).
+    let p0 = smmu.regs().page0();
+    assert_eq!(p0.cmdq_prod.get().wrapping_sub(p0.cmdq_cons.get()) & 0x1ff, 1);
+    let syncs = consumed_syncs(&bench);
+    assert!(syncs.len() >= 3, "bring-up, set_ste and invalidate_all each end with a CMD_SYNC");
+    let addr = syncs[0].msi_addr.0;
+    assert_ne!(addr, 0);
+    for (i, s) in syncs.iter().enumerate() {
+        assert_eq!((s.cs, s.msi_addr.0, s.msi_data), (crate::cmd::SyncSignal::Irq, addr, i as u32 + 1));
+    }
+    let m = bench.model();
+    let msis = m.log.iter().filter(|o| matches!(o, Obs::Msi { .. })).count();
+    assert_eq!(msis, syncs.len(), "one MSI per CMD_SYNC");
+    assert_eq!(m.read32(addr), Some(syncs.len() as u32));
+}
+
+#[test]
+fn without_msi_the_driver_polls_cons_and_never_asks_for_an_msi() {
+    // QEMU 10 (SMMU_IDR0.MSI == 0); an MSI-capable but non-coherent SMMU;
+    // an MSI-capable coherent SMMU with MSI completion turned off.
+    let mut noncoherent = msi_model();
+    noncoherent.idr[0] &= !(1 << 4);
+    let cases = [
+        (ModelCfg::default(), config()),
+        (noncoherent, config()),
+        (msi_model(), SmmuConfig { sync_msi: false, ..config() }),
+    ];
+    for (model, cfg) in cases {
+        let bench = Bench::new(model);
+        let mut smmu = up_with(&bench, &cfg);
+        assert_eq!(smmu.sync_completion(), SyncCompletion::ConsPoll);
+        smmu.invalidate_vmid(Vmid(1)).unwrap();
+        let syncs = consumed_syncs(&bench);
+        assert!(syncs.len() >= 2);
+        assert!(syncs.iter().all(|s| *s == crate::cmd::Sync::default()), "CS = SIG_NONE, no MSI fields");
+        assert!(!bench.model().log.iter().any(|o| matches!(o, Obs::Msi { .. })));
+    }
+}
+
+#[test]
+fn lost_completion_msi_fails_bring_up_with_cmd_sync_timeout() {
+    let bench = Bench::new(ModelCfg { msi_writes: false, ..msi_model() });
+    let r = Smmu::probe(bench.regs()).init(&config(), bench.frames(), bench.delay());
+    assert_eq!(r.err(), Some(Error::Timeout(Timeout::CmdSync)));
+}
