@@ -3,7 +3,7 @@
 //! properties some trees omit), and the lookup from a name or a discovered
 //! [`Platform`].
 
-use crate::platform::{EnableMethod, Platform, StrList, Uart};
+use crate::platform::{EnableMethod, Platform, Region, StrList, Uart};
 use crate::{qemu_virt, rpi4};
 
 /// Every supported board, in the order [`board_for_platform`] tries them.
@@ -23,15 +23,24 @@ pub struct QemuMachine {
     pub machine: &'static str,
     /// `-cpu` value, if the machine lets one choose.
     pub cpu: Option<&'static str>,
+    /// `-smp` value, if the machine lets one choose: [`Board::cpus`] as text,
+    /// so the CPUs a configuration may name are the CPUs QEMU starts.
+    pub smp: Option<&'static str>,
     /// `-m` value.
     pub memory: &'static str,
 }
 
 impl QemuMachine {
-    /// `-M <machine> [-cpu <cpu>] -m <memory>`, ready to append to a command.
+    /// `-M <machine> [-cpu <cpu>] [-smp <n>] -m <memory>`, ready to append to
+    /// a command.
     pub fn args(&self) -> impl Iterator<Item = &'static str> {
         let cpu = self.cpu.map(|c| ["-cpu", c]);
-        ["-M", self.machine].into_iter().chain(cpu.into_iter().flatten()).chain(["-m", self.memory])
+        let smp = self.smp.map(|n| ["-smp", n]);
+        ["-M", self.machine]
+            .into_iter()
+            .chain(cpu.into_iter().flatten())
+            .chain(smp.into_iter().flatten())
+            .chain(["-m", self.memory])
     }
 }
 
@@ -60,6 +69,19 @@ pub struct Board {
     pub spin_table_release: &'static [u64],
     /// Whether an IOMMU (SMMUv3) sits in front of DMA-capable devices.
     pub has_iommu: bool,
+    /// CPUs the board has as launched ([`QemuMachine::smp`] on QEMU): a
+    /// partition configuration names CPUs `0..cpus`, in the order of the DT's
+    /// `/cpus`.
+    pub cpus: u32,
+    /// RAM the hypervisor leaves to partitions, in ascending order: the RAM
+    /// of the default launch ([`QemuMachine::memory`]) minus what the
+    /// hypervisor keeps for its image, the DTB and its heap.
+    pub partition_ram: &'static [Region],
+    /// Whether the functions of one multi-function PCI device can be told
+    /// apart by the IOMMU and cannot reach each other (ACS). If not, they
+    /// form one IOMMU group, assigned whole (Linux's rule for multi-function
+    /// devices without ACS; see `iommu-common`'s `group` module).
+    pub pci_functions_isolated: bool,
 }
 
 /// What [`Board::apply_fallbacks`] filled in, for a log line.
@@ -156,10 +178,40 @@ mod tests {
         let v: heapless::Vec<&str, 8> = qemu_virt::BOARD.qemu.args().collect();
         assert_eq!(
             v.as_slice(),
-            ["-M", "virt,virtualization=on,gic-version=3,iommu=smmuv3", "-cpu", "max", "-m", "1G"]
+            [
+                "-M",
+                "virt,virtualization=on,gic-version=3,iommu=smmuv3",
+                "-cpu",
+                "max",
+                "-smp",
+                "4",
+                "-m",
+                "1G"
+            ]
         );
         let p: heapless::Vec<&str, 8> = rpi4::BOARD.qemu.args().collect();
         assert_eq!(p.as_slice(), ["-M", "raspi4b", "-m", "2G"]);
+    }
+
+    #[test]
+    fn cpus_match_the_launch_and_partition_ram_is_sorted() {
+        for b in BOARDS {
+            if let Some(smp) = b.qemu.smp {
+                assert_eq!(smp.parse::<u32>().ok(), Some(b.cpus), "{}", b.name);
+            }
+            assert!(b.cpus >= 1);
+            assert!(!b.partition_ram.is_empty());
+            for w in b.partition_ram.windows(2) {
+                assert!(w[0].end().is_some_and(|e| e <= w[1].base), "{}", b.name);
+            }
+            for r in b.partition_ram {
+                assert_eq!(r.base % 0x1000, 0);
+                assert_eq!(r.size % 0x1000, 0);
+                // The hypervisor's image is never in partition RAM.
+                assert!(!r.contains(b.load_address), "{}", b.name);
+            }
+        }
+        assert_eq!(rpi4::BOARD.cpus, 4);
     }
 
     #[test]

@@ -5,14 +5,21 @@
 //! - [`platform`]: the typed machine description.
 //! - [`board`]: the facts a DT does not carry ([`Board`]), one module per
 //!   board: [`qemu_virt`], [`rpi4`].
+//! - `config` (feature `config`, needs `alloc`): the partition configuration
+//!   a user writes, parsed and checked against a [`Board`].
 #![no_std]
 #![forbid(unsafe_code)]
 
 #[cfg(test)]
 extern crate std;
 
+pub mod abi;
 pub mod board;
+#[cfg(feature = "config")]
+pub mod config;
 pub mod dt;
+#[cfg(feature = "guest-dt")]
+pub mod guest_dt;
 pub mod platform;
 pub mod qemu_virt;
 pub mod rpi4;

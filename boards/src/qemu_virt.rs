@@ -2,7 +2,7 @@
 //! and an SMMUv3 in front of the PCIe root bus (`iommu=smmuv3`).
 
 use crate::board::{Board, QemuMachine, IMAGE_TEXT_OFFSET};
-use crate::platform::{Irq, IrqKind, Uart, UartKind};
+use crate::platform::{Irq, IrqKind, Region, Uart, UartKind};
 
 /// Start of RAM (QEMU `hw/arm/virt.c` `VIRT_MEM`).
 pub const RAM_BASE: u64 = 0x4000_0000;
@@ -15,6 +15,10 @@ pub const BOARD: Board = Board {
         binary: "qemu-system-aarch64",
         machine: "virt,virtualization=on,gic-version=3,iommu=smmuv3",
         cpu: Some("max"),
+        // Four CPUs by default, so a configuration can give each of up to
+        // four partitions its own (QEMU's default is one). `-smp` after `--`
+        // replaces it; `cpus` below follows this value.
+        smp: Some("4"),
         memory: "1G",
     },
     ram_base: RAM_BASE,
@@ -33,4 +37,11 @@ pub const BOARD: Board = Board {
     // Secondary CPUs start with PSCI CPU_ON.
     spin_table_release: &[],
     has_iommu: true,
+    cpus: 4,
+    // `-m 1G` is 0x4000_0000..0x8000_0000; the hypervisor keeps the first
+    // 256 MiB (image at 0x4008_0000, the DTB QEMU puts at 0x4800_0000, the
+    // heap after the image).
+    partition_ram: &[Region { base: RAM_BASE + 0x1000_0000, size: 0x3000_0000 }],
+    // QEMU's root-bus devices do not implement ACS.
+    pci_functions_isolated: false,
 };

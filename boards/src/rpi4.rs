@@ -2,7 +2,7 @@
 //! and its PCIe (the USB controller) reaches only the first 3 GiB of RAM.
 
 use crate::board::{Board, QemuMachine, IMAGE_TEXT_OFFSET};
-use crate::platform::{Irq, IrqKind, Uart, UartKind};
+use crate::platform::{Irq, IrqKind, Region, Uart, UartKind};
 
 /// The `raspi4b` / Pi 4 board.
 pub const BOARD: Board = Board {
@@ -14,6 +14,8 @@ pub const BOARD: Board = Board {
         // ("Invalid RAM size, should be 2 GiB").
         machine: "raspi4b",
         cpu: None,
+        // Four Cortex-A72s, fixed.
+        smp: None,
         memory: "2G",
     },
     ram_base: 0,
@@ -36,4 +38,11 @@ pub const BOARD: Board = Board {
     // The armstub's spin table, one 64-bit slot per core.
     spin_table_release: &[0xd8, 0xe0, 0xe8, 0xf0],
     has_iommu: false,
+    cpus: 4,
+    // The DT a Pi 4 boots with under QEMU's raspi4b describes 960 MiB at 0
+    // (0..0x3c00_0000). The hypervisor keeps the first 256 MiB (image at
+    // 0x8_0000, DTB at 0x800_0000, heap after the image).
+    partition_ram: &[Region { base: 0x1000_0000, size: 0x2c00_0000 }],
+    // The Pi's one PCIe device (the VL805 USB controller) is single-function.
+    pci_functions_isolated: false,
 };
