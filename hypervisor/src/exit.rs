@@ -22,6 +22,8 @@ pub enum ExitCode {
     WrongExceptionLevel = 5,
     /// A required piece of hardware did not behave (bounded wait expired, ...).
     HardwareError = 6,
+    /// The partition configuration was refused (or does not fit the machine).
+    BadConfig = 7,
 }
 
 /// Ends the run successfully.

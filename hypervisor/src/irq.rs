@@ -10,6 +10,20 @@ const SLOTS: usize = 16;
 static INTIDS: [AtomicU32; SLOTS] = [const { AtomicU32::new(u32::MAX) }; SLOTS];
 static HANDLERS: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(0) }; SLOTS];
 static SPURIOUS: AtomicU32 = AtomicU32::new(0);
+/// INTIDs that belong to the guest of the CPU they arrive on (one bit each).
+static FORWARDED: [AtomicU32; 32] = [const { AtomicU32::new(0) }; 32];
+
+/// From now on, `intid` is injected into the guest running on the CPU that
+/// takes it (HW-linked: the guest's EOI deactivates it).
+pub fn forward(intid: u32) {
+    if let Some(w) = FORWARDED.get((intid / 32) as usize) {
+        w.fetch_or(1 << (intid % 32), Ordering::AcqRel);
+    }
+}
+
+fn is_forwarded(intid: u32) -> bool {
+    FORWARDED.get((intid / 32) as usize).is_some_and(|w| w.load(Ordering::Acquire) & (1 << (intid % 32)) != 0)
+}
 
 /// The table is full.
 #[derive(Clone, Copy, defmt::Format)]
@@ -38,6 +52,19 @@ pub fn handle() {
     let intid = v3::acknowledge();
     if v3::is_spurious(intid) {
         SPURIOUS.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    if is_forwarded(intid) {
+        // Only the priority drop here: the interrupt stays active until the
+        // guest's EOI of the linked virtual interrupt deactivates it.
+        v3::priority_drop(intid);
+        if crate::vcpu::power(crate::vcpu::this_cpu()) != crate::vcpu::Power::On {
+            defmt::warn!("IRQ {=u32} belongs to a guest, but no vCPU runs on this CPU", intid);
+            v3::deactivate(intid);
+        } else if let Err(e) = crate::vgic::inject_hw(intid) {
+            defmt::warn!("IRQ {=u32} not injected: {}", intid, e);
+            v3::deactivate(intid);
+        }
         return;
     }
     let handler = INTIDS

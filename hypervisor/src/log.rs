@@ -111,3 +111,8 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
 pub fn set_cpu_index(index: usize) {
     TPIDR_EL2.set(index as u64);
 }
+
+/// The logical index of the CPU running this code (set by [`set_cpu_index`]).
+pub fn cpu_index() -> usize {
+    TPIDR_EL2.get() as usize
+}

@@ -5,6 +5,9 @@
 //! heap and the other CPUs, and reports the board it found.
 #![no_std]
 #![no_main]
+// Drivers and helpers the in-QEMU self-tests use (edu, the fault ring's
+// queries, EL2 probes) are unused in a build without them.
+#![cfg_attr(not(feature = "selftest"), allow(dead_code))]
 
 extern crate alloc;
 
@@ -15,17 +18,23 @@ mod devices;
 mod dma;
 mod dtb;
 mod exit;
+mod fault_policy;
 mod faults;
 mod gic;
 mod heap;
 mod irq;
 mod log;
 mod mem;
+mod partition;
 mod pci;
 #[cfg(feature = "selftest")]
 mod selftest;
 mod smmu_host;
 mod smp;
+mod vcpu;
+mod vdev;
+mod vgic;
+mod vpsci;
 
 use aarch64_cpu::registers::{CurrentEL, Readable};
 use arch::mmu;
@@ -91,6 +100,7 @@ fn primary(dtb_addr: usize) -> ! {
     defmt::debug!("memory: image {}, device tree {}, heap {}", mem::image(), dt.range, heap);
 
     banner::report(board, platform);
+    smp::record_self(0);
     init_interrupts(platform);
     log::enable_shared();
     let online = smp::start_secondaries(platform);
@@ -99,7 +109,11 @@ fn primary(dtb_addr: usize) -> ! {
     #[cfg(feature = "selftest")]
     selftest::run(&dt);
     #[cfg(not(feature = "selftest"))]
-    exit::success()
+    match partition::build::build(platform, online) {
+        Ok(0) => exit::success(),
+        Ok(_) => vcpu::idle(0),
+        Err(_) => exit::fail(ExitCode::BadConfig),
+    }
 }
 
 /// Identity maps RAM (the image W^X) and every device the DT names.
@@ -141,11 +155,28 @@ fn init_interrupts(platform: &boards::Platform<'_>) {
     if let boards::platform::Gic::V3(g) = &platform.gic {
         // SAFETY: the GIC regions come from the DT and are identity mapped
         // as device memory by `build_el2_map`.
-        let gic = unsafe { gic::v3::GicV3::new(g) };
+        let gic = gic::v3::publish(unsafe { gic::v3::GicV3::new(g) });
         if let Err(e) = gic.init_distributor().and_then(|_| gic.init_cpu()) {
             defmt::error!("GICv3 bring-up: {}", e);
             exit::fail(ExitCode::HardwareError);
         }
+        init_cpu_interrupts(0);
         irq::enable_local();
+    }
+}
+
+/// This CPU's side of the GIC: its redistributor and CPU interface (the boot
+/// CPU's were brought up with the distributor) and the kick SGI other CPUs
+/// use to reach it.
+pub fn init_cpu_interrupts(cpu: usize) {
+    let Some(gic) = gic::v3::get() else { return };
+    if cpu != 0 {
+        if let Err(e) = gic.init_cpu() {
+            defmt::error!("cpu {=usize}: GICv3 CPU interface: {}", cpu, e);
+            return;
+        }
+    }
+    if let Err(e) = irq::register(vcpu::KICK_SGI, vcpu::on_kick).and(gic.enable_private(vcpu::KICK_SGI).map_err(|_| irq::NoSlot)) {
+        defmt::error!("cpu {=usize}: kick SGI not enabled: {}", cpu, e);
     }
 }

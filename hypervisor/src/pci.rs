@@ -5,7 +5,7 @@
 use core::ptr;
 
 /// A bus/device/function address.
-#[derive(Clone, Copy, PartialEq, Eq, defmt::Format)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Bdf {
     /// Bus number.
     pub bus: u8,
@@ -13,6 +13,13 @@ pub struct Bdf {
     pub dev: u8,
     /// Function number (0..8).
     pub func: u8,
+}
+
+impl defmt::Format for Bdf {
+    /// `BB:DD.F`, as lspci and the configuration write it.
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{=u8:02x}:{=u8:02x}.{=u8}", self.bus, self.dev, self.func)
+    }
 }
 
 impl Bdf {
@@ -95,6 +102,44 @@ impl Ecam {
         }
     }
 
+    /// Reads 1, 2 or 4 bytes at `offset` (naturally aligned); all ones for
+    /// an absent function, a bad address or a bad size.
+    pub fn read(&self, bdf: Bdf, offset: u16, size: u8) -> u32 {
+        let Some(a) = self.addr(bdf, offset).filter(|_| offset % u16::from(size.max(1)) == 0) else {
+            return u32::MAX;
+        };
+        let a = a + usize::from(offset & 3);
+        // SAFETY: inside the ECAM window (checked by `addr`), device memory,
+        // naturally aligned (checked above); ECAM takes byte and halfword
+        // accesses.
+        unsafe {
+            match size {
+                1 => u32::from(ptr::read_volatile(a as *const u8)),
+                2 => u32::from(ptr::read_volatile(a as *const u16)),
+                4 => ptr::read_volatile(a as *const u32),
+                _ => u32::MAX,
+            }
+        }
+    }
+
+    /// Writes 1, 2 or 4 bytes at `offset` (naturally aligned); ignored for a
+    /// bad address or size.
+    pub fn write(&self, bdf: Bdf, offset: u16, size: u8, value: u32) {
+        let Some(a) = self.addr(bdf, offset).filter(|_| offset % u16::from(size.max(1)) == 0) else {
+            return;
+        };
+        let a = a + usize::from(offset & 3);
+        // SAFETY: as in `read`.
+        unsafe {
+            match size {
+                1 => ptr::write_volatile(a as *mut u8, value as u8),
+                2 => ptr::write_volatile(a as *mut u16, value as u16),
+                4 => ptr::write_volatile(a as *mut u32, value),
+                _ => {}
+            }
+        }
+    }
+
     /// Writes a config dword; ignored for a bad address.
     pub fn write32(&self, bdf: Bdf, offset: u16, value: u32) {
         if let Some(a) = self.addr(bdf, offset) {
@@ -146,6 +191,8 @@ pub struct Bar {
     pub pci_addr: u64,
     /// Size in bytes (a power of two).
     pub size: u64,
+    /// A 64-bit BAR (it takes registers `index` and `index + 1`).
+    pub wide: bool,
 }
 
 /// Why a BAR could not be assigned.
@@ -230,7 +277,7 @@ impl Ecam {
                 Err(BarError::BadProbe)
             } else {
                 alloc.take(size).map(|pci_addr| {
-                    Some(Bar { index, cpu_addr: pci_addr.wrapping_add(alloc.cpu_offset), pci_addr, size })
+                    Some(Bar { index, cpu_addr: pci_addr.wrapping_add(alloc.cpu_offset), pci_addr, size, wide: is64 })
                 })
             }
         };

@@ -7,9 +7,23 @@ use crate::arch::{boot, mmu, psci};
 use aarch64_cpu::registers::{Readable, CNTFRQ_EL0, CNTPCT_EL0, MPIDR_EL1};
 use boards::platform::EnableMethod;
 use boards::Platform;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 static ONLINE: AtomicUsize = AtomicUsize::new(1);
+/// MPIDR affinity of each logical CPU (+1; 0: unknown), for SGIs.
+static MPIDRS: [AtomicU64; boot::MAX_CPUS] = [const { AtomicU64::new(0) }; boot::MAX_CPUS];
+
+/// The MPIDR affinity of logical CPU `cpu`, once it came online.
+pub fn mpidr_of(cpu: usize) -> Option<u64> {
+    MPIDRS.get(cpu)?.load(Ordering::Acquire).checked_sub(1)
+}
+
+/// Records this CPU's affinity under its logical index.
+pub fn record_self(cpu: usize) {
+    if let Some(m) = MPIDRS.get(cpu) {
+        m.store(affinity(MPIDR_EL1.get()) + 1, Ordering::Release);
+    }
+}
 
 extern "C" {
     fn secondary_entry();
@@ -103,8 +117,8 @@ pub fn secondary_main(index: usize) -> ! {
     mmu::enable();
     // Log before reporting in, so the line is out before the primary moves on.
     defmt::info!("cpu {=usize} online (MPIDR {=u64:#x})", index, affinity(MPIDR_EL1.get()));
+    record_self(index);
+    crate::init_cpu_interrupts(index);
     ONLINE.fetch_add(1, Ordering::AcqRel);
-    loop {
-        aarch64_cpu::asm::wfe();
-    }
+    crate::vcpu::idle(index)
 }

@@ -44,14 +44,20 @@ pub struct Suite {
     pub features: &'static [&'static str],
     /// Kernel command line: selects self-test cases (`bulkhead.selftest=a,b`).
     pub append: Option<&'static str>,
-    /// Extra QEMU arguments.
+    /// Extra QEMU arguments (after those of the configuration's `qemu` key).
     pub qemu_args: &'static [&'static str],
     /// The device tree handed over.
     pub dtb: Dtb,
     /// The exit status the hypervisor must end with.
     pub expect_status: i32,
+    /// The partition configuration built into the image (a path from the
+    /// repository root), if any.
+    pub config: Option<&'static str>,
     /// Substrings that must each appear in some decoded log line.
     pub expect_lines: &'static [&'static str],
+    /// Substrings that must appear in this order (each in a later line than
+    /// the one before): what happened before what.
+    pub expect_order: &'static [&'static str],
     /// Substrings that must appear in no decoded log line.
     pub forbid_lines: &'static [&'static str],
     /// Wall-clock limit; a run still going is killed and fails.
@@ -70,14 +76,16 @@ pub fn suites() -> Vec<Suite> {
         qemu_args: &[],
         dtb: Dtb::Board,
         expect_status: 0,
+        config: None,
         expect_lines: &[],
+        expect_order: &[],
         forbid_lines: &["panic", "unexpected exception"],
         timeout_secs: 60,
     };
     vec![
         Suite {
             name: "virt-boot-banner",
-            qemu_args: &["-nic", "none", "-device", "edu"],
+            qemu_args: &["-smp", "1", "-nic", "none", "-device", "edu"],
             expect_lines: &[
                 "board qemu-virt",
                 "RAM 1024 MiB",
@@ -160,7 +168,82 @@ pub fn suites() -> Vec<Suite> {
             dtb: Dtb::Damaged(DtbDamage::RenameNode { from: "cpus", to: "cpuz" }),
             expect_status: 4,
             expect_lines: &["device tree", "/cpus"],
-            ..base
+            ..base.clone()
+        },
+        // The product demo (`cargo xtask run`): the DMA owner's edu reaches
+        // its own memory, its DMA at the victim's memory is blocked and
+        // traced, and the victim's memory stays intact afterwards.
+        Suite {
+            name: "virt-demo-partitions",
+            config: Some("examples/qemu-virt-demo.toml"),
+            expect_lines: &[
+                "partition dma-owner: device edu0 = PCI 00:01.0 (StreamID 0x8) shares its stage 2 (VMID 1)",
+                "[dma-owner] dma-owner: edu at 00:01.0",
+                "partition dma-owner: 3072 DMA fault record(s) from its devices",
+            ],
+            expect_order: &[
+                "[victim] victim: pattern at 0x40100000 ready",
+                "[dma-owner] dma-owner: DMA inside own memory: ok (4096 bytes both directions)",
+                "SMMU F_TRANSLATION: partition dma-owner, device edu0 (StreamID 0x8, PCI 00:01.0) read of IPA 0x58100000..",
+                "[dma-owner] dma-owner: read of peer memory blocked",
+                "SMMU F_TRANSLATION: partition dma-owner, device edu0 (StreamID 0x8, PCI 00:01.0) write of IPA 0x58100000..",
+                "[dma-owner] dma-owner: expectation met: peer memory blocked",
+                "[victim] victim: memory intact after",
+                "all partitions stopped",
+            ],
+            forbid_lines: &["panic", "unexpected exception", "FAIL", "LEAKED", "CHANGED", "ERROR"],
+            timeout_secs: 90,
+            ..base.clone()
+        },
+        // Two devices in different IOMMU groups, two partitions, the other
+        // fault policies: alpha (inject) gets the fault record and its
+        // interrupt, beta (stop-partition) is stopped by its first fault,
+        // gamma's memory, which both aim at, stays intact.
+        Suite {
+            name: "virt-two-devices-fault-policies",
+            config: Some("examples/qemu-virt-policies.toml"),
+            expect_lines: &[
+                "[alpha] dma-owner: DMA inside own memory: ok (4096 bytes both directions)",
+                "[beta] dma-owner: DMA inside own memory: ok (4096 bytes both directions)",
+                "SMMU F_TRANSLATION: partition alpha, device edu-alpha (StreamID 0x8, PCI 00:01.0) read of IPA 0x60100000..",
+                "SMMU F_TRANSLATION: partition beta, device edu-beta (StreamID 0x10, PCI 00:02.0) read of IPA 0x60100000..",
+                "[alpha] dma-owner: fault record: event 0x10 read address 0x60100000 stream 0x8",
+                "partition beta stopped: fault policy stop-partition",
+                "partition beta: device edu-beta blocked (abort STE)",
+                "[alpha] dma-owner: expectation met: peer memory blocked",
+                "[gamma] victim: memory intact after",
+                "all partitions stopped",
+            ],
+            // beta never gets to report on its attack: it is stopped first.
+            forbid_lines: &[
+                "panic",
+                "unexpected exception",
+                "FAIL",
+                "LEAKED",
+                "CHANGED",
+                "[beta] dma-owner: read of peer",
+            ],
+            timeout_secs: 90,
+            ..base.clone()
+        },
+        // Two partitions on the Pi, two vCPUs each (PSCI CPU_ON inside the
+        // partition), each with the virtual console tagged by its name.
+        Suite {
+            name: "rpi4-two-partitions",
+            board: "rpi4",
+            config: Some("examples/rpi4-two.toml"),
+            expect_lines: &[
+                "[left] hello: 2 CPU(s)",
+                "[left] hello: cpu 0x1 is up",
+                "[right] hello: 2 CPU(s)",
+                "[right] hello: cpu 0x1 is up",
+                "[left] hello: goodbye",
+                "[right] hello: goodbye",
+                "all partitions stopped",
+            ],
+            forbid_lines: &["panic", "unexpected exception", "FAIL", "ERROR"],
+            timeout_secs: 90,
+            ..base.clone()
         },
     ]
 }

@@ -21,6 +21,9 @@ pub struct BuildSpec {
     pub board: String,
     /// Cargo features of the hypervisor crate.
     pub features: Vec<&'static str>,
+    /// The partition configuration to embed (and whose `builtin:` guests to
+    /// build first), if any.
+    pub config: Option<PathBuf>,
 }
 
 /// A built image: the ELF (for defmt decoding) and the flat binary (to boot).
@@ -40,6 +43,18 @@ pub fn hypervisor(root: &Path, spec: &BuildSpec) -> Result<Built> {
         .args(["build", "--quiet", "--release", "-p", "hypervisor", "--target", TARGET])
         .env("BULKHEAD_BOARD", &spec.board)
         .env("DEFMT_LOG", "debug");
+    match &spec.config {
+        Some(config) => {
+            let config = fs::canonicalize(config).with_context(|| format!("{}", config.display()))?;
+            for guest in builtin_guests(&config)? {
+                guest_image(root, &guest)?;
+            }
+            cmd.env("BULKHEAD_CONFIG", &config).env("BULKHEAD_GUESTS_DIR", root.join("target/images/guests"));
+        }
+        None => {
+            cmd.env("BULKHEAD_CONFIG", "");
+        }
+    }
     if !features.is_empty() {
         cmd.args(["--features", &features]);
     }
@@ -47,16 +62,85 @@ pub fn hypervisor(root: &Path, spec: &BuildSpec) -> Result<Built> {
     let out = root.join("target").join(TARGET).join("release").join("hypervisor");
     let dir = root.join("target/images");
     fs::create_dir_all(&dir)?;
-    let stem = if features.is_empty() {
+    let mut stem = if features.is_empty() {
         spec.board.clone()
     } else {
         format!("{}-{}", spec.board, features.replace(',', "+"))
     };
+    if let Some(stem_of_config) = spec.config.as_deref().and_then(Path::file_stem) {
+        stem = format!("{stem}@{}", stem_of_config.to_string_lossy());
+    }
     let elf = dir.join(format!("{stem}.elf"));
     fs::copy(&out, &elf).with_context(|| format!("copying {}", out.display()))?;
     let image = dir.join(format!("{stem}.bin"));
     fs::write(&image, flat_binary(&fs::read(&elf)?)?)?;
     Ok(Built { elf, image })
+}
+
+/// A configuration, parsed and checked with the same code the hypervisor
+/// uses; the errors as `FILE:LINE:COL: message` lines.
+pub fn read_config(config: &Path) -> Result<boards::config::Config> {
+    let text = fs::read_to_string(config).with_context(|| format!("reading {}", config.display()))?;
+    boards::config::Config::parse(&text).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(|e| format!("{}:{e}", config.display())).collect();
+        anyhow::anyhow!("the partition configuration is refused:\n{}", lines.join("\n"))
+    })
+}
+
+/// The `builtin:<name>` guests a configuration boots.
+fn builtin_guests(config: &Path) -> Result<Vec<String>> {
+    let parsed = read_config(config)?;
+    let mut names: Vec<String> = parsed
+        .partitions
+        .iter()
+        .filter_map(|p| match &p.kernel {
+            boards::config::KernelSource::Builtin(n) => Some(n.clone()),
+            boards::config::KernelSource::Path(_) => None,
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+/// Builds the bare-metal guest in `guests/<name>` (package `<name>-guest`) in
+/// release for [`TARGET`] and writes its flat arm64 Image (made like the
+/// hypervisor's, by [`flat_binary`]) to `target/images/guests/<name>.img`,
+/// with the ELF beside it as `<name>.elf`. Returns the image's path.
+pub fn guest_image(root: &Path, name: &str) -> Result<PathBuf> {
+    let manifest = root.join("guests").join(name).join("Cargo.toml");
+    if !manifest.is_file() {
+        bail!("no guest `{name}`: {} does not exist", manifest.display());
+    }
+    let package = format!("{name}-guest");
+    run(Command::new("cargo").current_dir(root).args([
+        "build",
+        "--quiet",
+        "--release",
+        "-p",
+        &package,
+        "--target",
+        TARGET,
+    ]))
+    .with_context(|| format!("building the guest `{name}`"))?;
+    let out = cargo_target_dir(root).join(TARGET).join("release").join(&package);
+    let dir = root.join("target/images/guests");
+    fs::create_dir_all(&dir)?;
+    let elf = dir.join(format!("{name}.elf"));
+    fs::copy(&out, &elf).with_context(|| format!("copying {}", out.display()))?;
+    let image = dir.join(format!("{name}.img"));
+    let bin = flat_binary(&fs::read(&elf)?).with_context(|| format!("flattening {}", elf.display()))?;
+    fs::write(&image, bin).with_context(|| format!("writing {}", image.display()))?;
+    Ok(image)
+}
+
+/// Where cargo puts its output: `CARGO_TARGET_DIR` (relative to `root`, where
+/// cargo runs) if set, else `root/target`.
+fn cargo_target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root.join(dir),
+        _ => root.join("target"),
+    }
 }
 
 /// The loadable segments of `elf` laid out from the lowest physical address,

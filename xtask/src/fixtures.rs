@@ -45,7 +45,8 @@ pub fn generate(root: &Path) -> Result<()> {
     crate::provision_all(root)?;
     let dir = root.join("target/dt-fixtures");
     fs::create_dir_all(&dir)?;
-    let virt = ["-nic", "none", "-device", "edu"];
+    // One CPU: the edit tests count on a single `cpu@0`.
+    let virt = ["-smp", "1", "-nic", "none", "-device", "edu"];
     dump(root, "qemu-virt", &virt, &dir.join("virt.dtb"))?;
     dump(root, "qemu-virt", &["-smp", "3", "-m", "2G", "-device", "edu"], &dir.join("virt-smp3-2g.dtb"))?;
     // The same DT passed back in with -dtb: QEMU's edits leave FDT_NOP tokens.

@@ -1,6 +1,7 @@
 //! `cargo xtask`: every step a person would otherwise type. See `--help`.
 
 mod build;
+mod check_config;
 mod debian;
 mod decode;
 mod fixtures;
@@ -18,10 +19,12 @@ use std::{
 const HELP: &str = "\
 cargo xtask <command>
 
-  run [--board qemu-virt|rpi4] [-- QEMU-ARGS...]
-        build the hypervisor, boot it in QEMU, stream the decoded defmt log,
-        exit with the hypervisor's own status. Arguments after `--` go to
-        QEMU unchanged (-smp, -m, -device ...).
+  run [--board qemu-virt|rpi4] [--config FILE|none] [-- QEMU-ARGS...]
+        build the hypervisor with the partitions of FILE (default: the
+        board's demo, examples/qemu-virt-demo.toml or examples/rpi4-two.toml),
+        boot it in QEMU with the devices the configuration names (its `qemu`
+        key), stream the decoded defmt log, exit with the hypervisor's own
+        status. Arguments after `--` go to QEMU unchanged (-smp, -m, -device ...).
   test [--no-host] [--no-miri] [--suite SUBSTRING]
         host unit tests of every library crate, the in-QEMU suites, then the
         crates with unsafe code under Miri (one check); ends with
@@ -31,6 +34,10 @@ cargo xtask <command>
         the files for a Raspberry Pi 4 SD card (kernel8.img, config.txt fragment).
   miri  the host tests of the crates with unsafe code (smmu, iommu-common)
         under Miri; installs a nightly toolchain with Miri if missing.
+  check-config FILE
+        parse and validate a partition configuration (see examples/*.toml):
+        `FILE: ok (N partitions)` and a line per partition, or every error
+        as `FILE:LINE:COL: message` and a non-zero exit.
   fixtures
         regenerate the device-tree test fixtures under target/dt-fixtures.
   provision
@@ -62,6 +69,10 @@ fn real_main() -> Result<ExitCode> {
         "run" => cmd_run(&root, rest),
         "test" => test::all(&root, &parse_test_opts(rest)?),
         "image" => cmd_image(&root, rest),
+        "check-config" => match rest {
+            [file] => check_config::run(Path::new(file)),
+            _ => bail!("check-config takes one FILE\n{HELP}"),
+        },
         "fixtures" => fixtures::generate(&root).map(|_| ExitCode::SUCCESS),
         "miri" => test::miri(&root).map(|ok| if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }),
         "provision" => provision_all(&root).map(|_| ExitCode::SUCCESS),
@@ -97,17 +108,19 @@ fn parse_test_opts(args: &[String]) -> Result<test::Selection> {
 /// Options before `--`, and everything after it.
 struct Opts {
     board: String,
+    config: Option<PathBuf>,
     out: Option<PathBuf>,
     passthrough: Vec<String>,
 }
 
 fn parse_opts(args: &[String], default_board: &str) -> Result<Opts> {
-    let mut opts = Opts { board: default_board.into(), out: None, passthrough: Vec::new() };
+    let mut opts = Opts { board: default_board.into(), config: None, out: None, passthrough: Vec::new() };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--board" => opts.board = it.next().context("--board needs a name")?.clone(),
             "--out" => opts.out = Some(it.next().context("--out needs a directory")?.into()),
+            "--config" => opts.config = Some(it.next().context("--config needs a file")?.into()),
             "--" => {
                 opts.passthrough = it.cloned().collect();
                 break;
@@ -137,11 +150,22 @@ pub fn board_run(root: &Path, board: &str) -> Result<(Vec<String>, Option<PathBu
 fn cmd_run(root: &Path, args: &[String]) -> Result<ExitCode> {
     let opts = parse_opts(args, "qemu-virt")?;
     provision_all(root)?;
+    let config = match opts.config {
+        Some(c) if c.as_os_str() == "none" => None,
+        Some(c) => Some(c),
+        None => default_config(root, &opts.board),
+    };
     let built = build::hypervisor(
         root,
-        &build::BuildSpec { board: opts.board.clone(), features: vec!["qemu-exit"] },
+        &build::BuildSpec { board: opts.board.clone(), features: vec!["qemu-exit"], config: config.clone() },
     )?;
     let (board_args, dtb) = board_run(root, &opts.board)?;
+    // The configuration's devices first, so arguments after `--` can add to them.
+    let mut extra = match &config {
+        Some(c) => build::read_config(c)?.qemu,
+        None => Vec::new(),
+    };
+    extra.extend(opts.passthrough);
     let run = qemu::Run {
         binary: "qemu-system-aarch64".into(),
         board_args,
@@ -149,7 +173,7 @@ fn cmd_run(root: &Path, args: &[String]) -> Result<ExitCode> {
         elf: built.elf,
         dtb,
         append: None,
-        extra: opts.passthrough,
+        extra,
         timeout: None,
         echo: Some(String::new()),
     };
@@ -164,13 +188,23 @@ fn cmd_run(root: &Path, args: &[String]) -> Result<ExitCode> {
     Ok(ExitCode::from(u8::try_from(status).unwrap_or(1)))
 }
 
+/// The demo configuration `run` boots when none is named.
+fn default_config(root: &Path, board: &str) -> Option<PathBuf> {
+    let file = match board {
+        "qemu-virt" => "examples/qemu-virt-demo.toml",
+        "rpi4" => "examples/rpi4-two.toml",
+        _ => return None,
+    };
+    Some(root.join(file))
+}
+
 fn cmd_image(root: &Path, args: &[String]) -> Result<ExitCode> {
     let opts = parse_opts(args, "rpi4")?;
     if opts.board != "rpi4" {
         bail!("`image` makes SD-card files for rpi4; QEMU boards boot with `cargo xtask run`");
     }
     provision::rust_targets(root)?;
-    let built = build::hypervisor(root, &build::BuildSpec { board: opts.board.clone(), features: vec![] })?;
+    let built = build::hypervisor(root, &build::BuildSpec { board: opts.board.clone(), features: vec![], config: None })?;
     let out = opts.out.unwrap_or_else(|| root.join("target/rpi4-sdcard"));
     std::fs::create_dir_all(&out)?;
     std::fs::copy(&built.image, out.join("kernel8.img"))?;

@@ -107,13 +107,14 @@ fn count(summary: &str, what: &str) -> usize {
 }
 
 fn qemu_suites(root: &Path, filter: Option<&str>, tally: &mut Tally) -> Result<()> {
-    let mut images: BTreeMap<(String, Vec<&str>), build::Built> = BTreeMap::new();
+    let mut images: BTreeMap<(String, Vec<&str>, Option<&str>), build::Built> = BTreeMap::new();
     for suite in bulkhead_tests::suites().into_iter().filter(|s| filter.is_none_or(|f| s.name.contains(f))) {
         let mut features = vec!["qemu-exit"];
         features.extend_from_slice(suite.features);
-        let key = (suite.board.to_owned(), features.clone());
+        let key = (suite.board.to_owned(), features.clone(), suite.config);
         if !images.contains_key(&key) {
-            let built = build::hypervisor(root, &build::BuildSpec { board: suite.board.into(), features })?;
+            let config = suite.config.map(|c| root.join(c));
+            let built = build::hypervisor(root, &build::BuildSpec { board: suite.board.into(), features, config })?;
             images.insert(key.clone(), built);
         }
         let built = &images[&key];
@@ -136,6 +137,16 @@ fn suite_dtb(root: &Path, suite: &Suite) -> Result<Option<PathBuf>> {
     }
 }
 
+/// The suite's QEMU arguments: its configuration's devices, then its own.
+fn suite_qemu_args(root: &Path, suite: &Suite) -> Result<Vec<String>> {
+    let mut args = match suite.config {
+        Some(c) => build::read_config(&root.join(c))?.qemu,
+        None => Vec::new(),
+    };
+    args.extend(suite.qemu_args.iter().map(|s| s.to_string()));
+    Ok(args)
+}
+
 fn run_suite(root: &Path, suite: &Suite, built: &build::Built, tally: &mut Tally) -> Result<()> {
     println!("== qemu {} ({})", suite.name, suite.board);
     let (board_args, _) = crate::board_run(root, suite.board)?;
@@ -146,7 +157,7 @@ fn run_suite(root: &Path, suite: &Suite, built: &build::Built, tally: &mut Tally
         elf: built.elf.clone(),
         dtb: suite_dtb(root, suite)?,
         append: suite.append.map(str::to_owned),
-        extra: suite.qemu_args.iter().map(|s| s.to_string()).collect(),
+        extra: suite_qemu_args(root, suite)?,
         timeout: Some(Duration::from_secs(suite.timeout_secs)),
         echo: Some("   | ".into()),
     };
@@ -162,6 +173,13 @@ fn run_suite(root: &Path, suite: &Suite, built: &build::Built, tally: &mut Tally
     for want in suite.expect_lines {
         if !out.lines.iter().any(|l| l.text.contains(want)) {
             problems.push(format!("no log line contains {want:?}"));
+        }
+    }
+    let mut from = 0;
+    for want in suite.expect_order {
+        match out.lines.iter().skip(from).position(|l| l.text.contains(want)) {
+            Some(i) => from += i + 1,
+            None => problems.push(format!("no log line contains {want:?} after the previous expected one")),
         }
     }
     for bad in suite.forbid_lines {
@@ -198,24 +216,6 @@ fn run_suite(root: &Path, suite: &Suite, built: &build::Built, tally: &mut Tally
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::count;
-
-    #[test]
-    fn libtest_summary_counts() {
-        let s = "ok. 12 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s";
-        assert_eq!(count(s, " passed"), 12);
-        assert_eq!(count(s, " failed"), 0);
-        let f = "FAILED. 3 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out";
-        assert_eq!(count(f, " passed"), 3);
-        assert_eq!(count(f, " failed"), 2);
-    }
-}
-
-/// Crates whose host tests exercise `unsafe` code, checked under Miri.
-const MIRI_CRATES: &[&str] = &["smmu", "iommu-common"];
-
 /// Runs [`MIRI_CRATES`]' unit tests under Miri (nightly), installing the
 /// toolchain and component with rustup when missing. Returns whether they passed.
 pub fn miri(root: &Path) -> Result<bool> {
@@ -246,4 +246,22 @@ pub fn miri(root: &Path) -> Result<bool> {
     // Miri's isolation refuses; nothing under test reads the host otherwise.
     cmd.env("CARGO_TARGET_DIR", root.join("target/miri")).env("MIRIFLAGS", "-Zmiri-disable-isolation");
     Ok(cmd.status().context("starting cargo miri")?.success())
+}
+
+/// Crates whose host tests exercise `unsafe` code, checked under Miri.
+const MIRI_CRATES: &[&str] = &["smmu", "iommu-common"];
+
+#[cfg(test)]
+mod tests {
+    use super::count;
+
+    #[test]
+    fn libtest_summary_counts() {
+        let s = "ok. 12 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s";
+        assert_eq!(count(s, " passed"), 12);
+        assert_eq!(count(s, " failed"), 0);
+        let f = "FAILED. 3 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out";
+        assert_eq!(count(f, " passed"), 3);
+        assert_eq!(count(f, " failed"), 2);
+    }
 }

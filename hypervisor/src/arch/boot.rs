@@ -116,6 +116,17 @@ park:
     stack_size = const STACK_SIZE,
 );
 
+extern "C" {
+    static __stacks_start: u8;
+}
+
+/// The top of CPU `cpu`'s EL2 stack (stacks grow down).
+pub fn stack_top(cpu: usize) -> u64 {
+    // SAFETY: a linker-script symbol; only its address is taken.
+    let base = unsafe { &__stacks_start as *const u8 as u64 };
+    base + ((cpu.min(MAX_CPUS - 1) + 1) * STACK_SIZE) as u64
+}
+
 /// Logical index of the CPU a spin-table release is for; read by
 /// `spin_table_entry` with the MMU off.
 #[no_mangle]

@@ -273,9 +273,34 @@ exception_common:
 #[no_mangle]
 extern "C" fn handle_exception(frame: &mut TrapFrame, index: u64) {
     let kind = VectorKind::from_index(index);
-    if kind == VectorKind::CurSpxIrq {
-        crate::irq::handle();
-        return;
+    match kind {
+        VectorKind::CurSpxIrq => {
+            crate::irq::handle();
+            return;
+        }
+        // A guest's trap or an interrupt that arrived while it ran.
+        VectorKind::LowerA64Sync => {
+            crate::vcpu::trap(frame);
+            return;
+        }
+        VectorKind::LowerA64Irq => {
+            crate::vcpu::irq();
+            return;
+        }
+        VectorKind::LowerA64Fiq | VectorKind::LowerA64SError | VectorKind::LowerA32Sync => {
+            if let Some((p, v)) = crate::vcpu::current() {
+                defmt::error!(
+                    "partition {=str}: vCPU {=usize} raised {} (ESR {=u64:#x}) at PC {=u64:#x}",
+                    p.name(),
+                    v,
+                    kind,
+                    ESR_EL2.get(),
+                    frame.elr
+                );
+                p.stop("an exception the hypervisor cannot hand back");
+            }
+        }
+        _ => {}
     }
     let esr = ESR_EL2.get();
     let far = FAR_EL2.get();

@@ -2,12 +2,8 @@
 
 /// PSCI function IDs (SMC64 where they take addresses).
 pub mod func {
-    /// PSCI_VERSION.
-    pub const VERSION: u32 = 0x8400_0000;
     /// CPU_ON (SMC64).
     pub const CPU_ON: u64 = 0xc400_0003;
-    /// SYSTEM_OFF.
-    pub const SYSTEM_OFF: u32 = 0x8400_0008;
 }
 
 /// A PSCI return code other than SUCCESS.
@@ -60,21 +56,7 @@ fn result(ret: i64) -> Result<i64, PsciError> {
     }
 }
 
-/// PSCI_VERSION as (major, minor).
-pub fn version() -> Result<(u16, u16), PsciError> {
-    let v = result(smc(func::VERSION.into(), 0, 0, 0))?;
-    Ok(((v >> 16) as u16, v as u16))
-}
-
 /// Starts the CPU `mpidr` at physical address `entry` with `context` in x0.
 pub fn cpu_on(mpidr: u64, entry: u64, context: u64) -> Result<(), PsciError> {
     result(smc(func::CPU_ON, mpidr, entry, context)).map(|_| ())
-}
-
-/// Powers the machine off; returns only if the firmware refused.
-pub fn system_off() -> PsciError {
-    match result(smc(func::SYSTEM_OFF.into(), 0, 0, 0)) {
-        Ok(_) => PsciError::Other(0),
-        Err(e) => e,
-    }
 }

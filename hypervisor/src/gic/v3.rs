@@ -59,6 +59,24 @@ register_structs! {
     }
 }
 
+register_structs! {
+    /// One redistributor's SGI_base frame: SGIs and PPIs of its CPU.
+    pub GicrSgiRegs {
+        (0x0000 => _reserved0),
+        (0x0080 => igroupr0: ReadWrite<u32>),
+        (0x0084 => _reserved1),
+        (0x0100 => isenabler0: ReadWrite<u32>),
+        (0x0104 => _reserved2),
+        (0x0180 => icenabler0: ReadWrite<u32>),
+        (0x0184 => _reserved3),
+        (0x0400 => ipriorityr: [ReadWrite<u32>; 8]),
+        (0x0420 => _reserved4),
+        (0x0c04 => icfgr1: ReadWrite<u32>),
+        (0x0c08 => _reserved5),
+        (0x10000 => @END),
+    }
+}
+
 /// A bounded wait on the GIC did not end.
 #[derive(Clone, Copy, defmt::Format)]
 pub enum GicError {
@@ -123,25 +141,9 @@ impl GicV3 {
     /// Wakes this CPU's redistributor and enables its CPU interface for
     /// group 1 interrupts at every priority.
     pub fn init_cpu(&self) -> Result<(), GicError> {
-        let aff = MPIDR_EL1.get();
-        let aff = ((aff >> 32) & 0xff) << 24 | (aff & 0xff_ffff);
-        let mut base = self.redist_base;
-        let found = loop {
-            if base + GICR_STRIDE > self.redist_base + self.redist_size {
-                break None;
-            }
-            // SAFETY: inside the DT's redistributor region, mapped as device.
-            let r = unsafe { &*(base as *const GicrRegs) };
-            let typer = r.typer.get();
-            if typer >> 32 == aff {
-                break Some(r);
-            }
-            if typer & GICR_TYPER_LAST != 0 {
-                break None;
-            }
-            base += GICR_STRIDE;
-        };
-        let r = found.ok_or(GicError::NoRedistributor)?;
+        let base = self.my_redistributor().ok_or(GicError::NoRedistributor)?;
+        // SAFETY: `my_redistributor` returns a frame inside the DT's region.
+        let r = unsafe { &*(base as *const GicrRegs) };
         r.waker.modify_no_read(r.waker.extract(), GICR_WAKER::PROCESSOR_SLEEP::CLEAR);
         if !wait(|| !r.waker.is_set(GICR_WAKER::CHILDREN_ASLEEP)) {
             return Err(GicError::RedistributorWake);
@@ -156,6 +158,12 @@ impl GicV3 {
                 "msr icc_sre_el2, {t}",
                 "isb",
                 "msr icc_pmr_el1, {pmr}",
+                // EOImode 1: EOIR only drops priority, deactivation is
+                // separate (ICC_DIR_EL1, or a guest's EOI of a HW-linked
+                // virtual interrupt).
+                "mrs {t}, icc_ctlr_el1",
+                "orr {t}, {t}, #0x2",
+                "msr icc_ctlr_el1, {t}",
                 "msr icc_igrpen1_el1, {one}",
                 "isb",
                 t = out(reg) _,
@@ -167,9 +175,61 @@ impl GicV3 {
         Ok(())
     }
 
+    /// The RD_base of this CPU's redistributor (found by affinity).
+    fn my_redistributor(&self) -> Option<u64> {
+        let aff = MPIDR_EL1.get();
+        let aff = ((aff >> 32) & 0xff) << 24 | (aff & 0xff_ffff);
+        let mut base = self.redist_base;
+        loop {
+            if base + GICR_STRIDE > self.redist_base + self.redist_size {
+                return None;
+            }
+            // SAFETY: inside the DT's redistributor region, mapped as device.
+            let r = unsafe { &*(base as *const GicrRegs) };
+            let typer = r.typer.get();
+            if typer >> 32 == aff {
+                return Some(base);
+            }
+            if typer & GICR_TYPER_LAST != 0 {
+                return None;
+            }
+            base += GICR_STRIDE;
+        }
+    }
+
+    /// Enables SGI or PPI `intid` (0..32) on this CPU as a group 1
+    /// interrupt (the kick SGI, the architected timers' PPIs a guest owns).
+    pub fn enable_private(&self, intid: u32) -> Result<(), GicError> {
+        if intid >= 32 {
+            return Err(GicError::BadSpi(intid));
+        }
+        let base = self.my_redistributor().ok_or(GicError::NoRedistributor)?;
+        // SAFETY: the SGI_base frame follows RD_base inside the region.
+        let sgi = unsafe { &*((base + 0x1_0000) as *const GicrSgiRegs) };
+        sgi.igroupr0.set(sgi.igroupr0.get() | 1 << intid);
+        let prio = &sgi.ipriorityr[(intid / 4) as usize];
+        let shift = (intid % 4) * 8;
+        prio.set((prio.get() & !(0xff << shift)) | (0x80 << shift));
+        sgi.isenabler0.set(1 << intid);
+        Ok(())
+    }
+
     /// Routes SPI `intid` to this CPU as a group 1 interrupt with the given
     /// trigger, and enables it.
     pub fn enable_spi(&self, intid: u32, edge: bool) -> Result<(), GicError> {
+        self.route_spi(intid, edge, MPIDR_EL1.get())
+    }
+
+    /// Disables SPI `intid` at the distributor.
+    pub fn disable_spi(&self, intid: u32) {
+        if (32..1020).contains(&intid) {
+            self.gicd().icenabler[(intid / 32) as usize].set(1 << (intid % 32));
+        }
+    }
+
+    /// Routes SPI `intid` to the CPU with affinity `mpidr` as a group 1
+    /// interrupt with the given trigger, and enables it.
+    pub fn route_spi(&self, intid: u32, edge: bool, mpidr: u64) -> Result<(), GicError> {
         let lines = ((self.gicd().typer.get() & 0x1f) + 1) * 32;
         if !(32..lines.min(1020)).contains(&intid) {
             return Err(GicError::BadSpi(intid));
@@ -183,7 +243,6 @@ impl GicV3 {
         let cfg = &d.icfgr[(intid / 16) as usize];
         let cshift = (intid % 16) * 2 + 1;
         cfg.set((cfg.get() & !(1 << cshift)) | (u32::from(edge) << cshift));
-        let mpidr = MPIDR_EL1.get();
         d.irouter[intid as usize].set(((mpidr >> 32) & 0xff) << 32 | (mpidr & 0xff_ffff));
         d.isenabler[word].set(1 << bit);
         wait(|| !d.ctlr.is_set(GICD_CTLR::RWP)).then_some(()).ok_or(GicError::DistributorRwp)
@@ -198,12 +257,42 @@ pub fn acknowledge() -> u32 {
     (iar & 0xff_ffff) as u32
 }
 
-/// Signals the end of interrupt `intid` (ICC_EOIR1_EL1; EOImode 0 also deactivates).
-pub fn end_of_interrupt(intid: u32) {
+/// Drops the running priority of `intid` (ICC_EOIR1_EL1 with EOImode 1):
+/// the interrupt stays active until [`deactivate`] or a guest's EOI of the
+/// virtual interrupt linked to it.
+pub fn priority_drop(intid: u32) {
     // SAFETY: writing ICC_EOIR1_EL1 for an acknowledged INTID; no memory effects.
     unsafe {
         core::arch::asm!("msr icc_eoir1_el1, {}", "isb", in(reg) u64::from(intid), options(nomem, nostack))
     };
+}
+
+/// Deactivates `intid` (ICC_DIR_EL1).
+pub fn deactivate(intid: u32) {
+    // SAFETY: writing ICC_DIR_EL1 for an acknowledged INTID; no memory effects.
+    unsafe {
+        core::arch::asm!("msr icc_dir_el1, {}", "isb", in(reg) u64::from(intid), options(nomem, nostack))
+    };
+}
+
+/// Ends an interrupt the hypervisor handled itself: priority drop, then
+/// deactivation.
+pub fn end_of_interrupt(intid: u32) {
+    priority_drop(intid);
+    deactivate(intid);
+}
+
+/// The GIC, once the boot CPU has brought it up.
+static GIC: spin::Once<GicV3> = spin::Once::new();
+
+/// Publishes the GIC for the other CPUs and the partition code.
+pub fn publish(gic: GicV3) -> &'static GicV3 {
+    GIC.call_once(|| gic)
+}
+
+/// The GIC, if this board has a GICv3 that was brought up.
+pub fn get() -> Option<&'static GicV3> {
+    GIC.get()
 }
 
 /// INTIDs 1020..1023 mean "nothing to acknowledge".

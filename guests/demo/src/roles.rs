@@ -1,0 +1,5 @@
+//! The roles `/chosen/bootargs` selects (`role=...`).
+
+pub mod dma_owner;
+pub mod hello;
+pub mod victim;

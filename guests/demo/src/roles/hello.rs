@@ -1,0 +1,114 @@
+//! `role=hello`: what the partition looks like from inside, and its other
+//! CPUs started with PSCI CPU_ON.
+
+use crate::{boot, println, psci, timer::Deadline};
+use aarch64_cpu::registers::{Readable, MPIDR_EL1};
+use boards::platform::{Conduit, EnableMethod, ReservedSource};
+use boards::Platform;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// How long a started CPU may take to check in.
+const CPU_ON_TIMEOUT_MS: u64 = 1000;
+/// The MPIDR affinity fields (Aff3 and Aff2..Aff0).
+const MPIDR_AFFINITY: u64 = 0xff_00ff_ffff;
+/// Set in an [`ALIVE`] slot together with the CPU's MPIDR.
+const CHECKED_IN: u64 = 1 << 63;
+
+/// One slot per secondary (PSCI context id 1..): the MPIDR the CPU read
+/// itself, with [`CHECKED_IN`]. Plain stores and loads only (MMU off: no
+/// exclusive accesses).
+static ALIVE: [AtomicU64; boot::MAX_SECONDARIES + 1] =
+    [const { AtomicU64::new(0) }; boot::MAX_SECONDARIES + 1];
+
+/// Runs the role.
+pub fn run(p: &Platform<'_>, bootargs: &str) {
+    println!("hello: Bulkhead demo guest, role=hello");
+    if let Some(model) = p.model {
+        println!("hello: model \"{model}\"");
+    }
+    let total = p.memory_bytes();
+    println!("hello: memory {} MiB ({total:#x} bytes) in {} region(s)", total >> 20, p.memory.len());
+    for r in &p.memory {
+        println!("hello:   RAM {:#x}..{:#x}", r.base, r.base.saturating_add(r.size));
+    }
+    for r in &p.reserved {
+        let src = match r.source {
+            ReservedSource::MemReserve => "memreserve",
+            ReservedSource::Node => "reserved-memory",
+        };
+        let no_map = if r.no_map { ", no-map" } else { "" };
+        println!("hello:   reserved {:#x}..{:#x} ({src}{no_map})", r.base, r.base.saturating_add(r.size));
+    }
+    println!("hello: {} CPU(s)", p.cpus.len());
+    println!("hello: bootargs \"{bootargs}\"");
+    match p.psci {
+        Some(psci) => {
+            let conduit = match psci.conduit {
+                Conduit::Hvc => "hvc",
+                Conduit::Smc => "smc",
+            };
+            match psci::version() {
+                Ok((major, minor)) => println!("hello: PSCI {major}.{minor} over {conduit}"),
+                Err(e) => println!("hello: FAIL: PSCI_VERSION over {conduit} returned {e}"),
+            }
+        }
+        None => println!("hello: FAIL: no PSCI"),
+    }
+    for host in &p.pcie {
+        println!(
+            "hello: PCIe host: ECAM {:#x} (+{:#x}), buses {}..={}",
+            host.ecam.base, host.ecam.size, host.bus_start, host.bus_end
+        );
+    }
+    start_secondaries(p);
+    println!("hello: goodbye");
+}
+
+/// CPU_ON for every CPU but this one, each checking in through [`ALIVE`].
+fn start_secondaries(p: &Platform<'_>) {
+    let me = MPIDR_EL1.get() & MPIDR_AFFINITY;
+    let mut index = 0;
+    for cpu in p.cpus.iter().filter(|c| c.mpidr & MPIDR_AFFINITY != me) {
+        if cpu.enable != EnableMethod::Psci {
+            println!("hello: cpu {:#x}: enable-method is not psci, not started", cpu.mpidr);
+            continue;
+        }
+        index += 1;
+        if index > boot::MAX_SECONDARIES {
+            println!(
+                "hello: cpu {:#x}: no stack for more than {} secondaries",
+                cpu.mpidr,
+                boot::MAX_SECONDARIES
+            );
+            continue;
+        }
+        if let Err(e) = psci::cpu_on(cpu.mpidr, boot::secondary_entry_addr(), index as u64) {
+            println!("hello: FAIL: CPU_ON {:#x} returned {e}", cpu.mpidr);
+            continue;
+        }
+        let deadline = Deadline::after_ms(CPU_ON_TIMEOUT_MS);
+        let seen = loop {
+            let v = ALIVE[index].load(Ordering::Acquire);
+            if v & CHECKED_IN != 0 {
+                break Some(v & !CHECKED_IN);
+            }
+            if deadline.expired() {
+                break None;
+            }
+        };
+        match seen {
+            Some(mpidr) => println!("hello: cpu {:#x} is up (MPIDR_EL1 affinity {mpidr:#x})", cpu.mpidr),
+            None => {
+                println!("hello: FAIL: cpu {:#x} did not check in within {CPU_ON_TIMEOUT_MS} ms", cpu.mpidr)
+            }
+        }
+    }
+}
+
+/// A secondary CPU: checks in, then turns itself off.
+pub fn secondary(index: usize) -> ! {
+    if let Some(slot) = ALIVE.get(index) {
+        slot.store(CHECKED_IN | (MPIDR_EL1.get() & MPIDR_AFFINITY), Ordering::Release);
+    }
+    psci::cpu_off()
+}

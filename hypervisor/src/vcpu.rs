@@ -1,0 +1,348 @@
+//! Guest CPUs. Every vCPU of a partition owns one physical CPU for the whole
+//! run (static partitioning, as Jailhouse and Bao do), so there is no
+//! scheduler and no EL1 state to switch: a CPU enters its guest once and the
+//! guest's traps come back to this module.
+//!
+//! A CPU without a running vCPU waits in [`idle`] for its mailbox: the boot
+//! CPU posts a partition's first vCPU there, a guest's PSCI `CPU_ON` posts the
+//! others. Requests from other CPUs (stop the partition, a new fault record
+//! to announce) arrive as flags plus an SGI.
+
+use crate::arch::boot;
+use crate::arch::exception::{ExceptionClass, FaultStatus, TrapFrame};
+use crate::partition::{self, Partition};
+use crate::vdev::mmio::Access;
+use crate::{gic, vgic, vpsci};
+use aarch64_cpu::registers::{Readable, Writeable, CNTHCTL_EL2, ESR_EL2, FAR_EL2, HPFAR_EL2, MIDR_EL1, MPIDR_EL1};
+use core::arch::asm;
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+
+/// The SGI other CPUs use to make this one look at its requests.
+pub const KICK_SGI: u32 = 1;
+/// The architected timers' PPIs a guest uses (EL1 physical, virtual): they
+/// are forwarded to the guest of the CPU they fire on.
+pub const GUEST_TIMER_PPIS: [u32; 2] = [30, 27];
+
+/// A vCPU's power state, as PSCI AFFINITY_INFO reports it.
+#[derive(Clone, Copy, PartialEq, Eq, defmt::Format)]
+#[repr(u8)]
+pub enum Power {
+    /// Not running (never started, CPU_OFF, or its partition stopped).
+    Off = 0,
+    /// Posted to its CPU, not entered yet.
+    OnPending = 1,
+    /// Running guest code.
+    On = 2,
+}
+
+impl Power {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            1 => Self::OnPending,
+            2 => Self::On,
+            _ => Self::Off,
+        }
+    }
+}
+
+/// What a physical CPU is asked to run.
+struct Mailbox {
+    power: AtomicU8,
+    /// Partition index + 1 (0: none).
+    partition: AtomicUsize,
+    vcpu: AtomicUsize,
+    entry: AtomicU64,
+    context: AtomicU64,
+    /// [`REQ_STOP`] | [`REQ_FAULT`].
+    requests: AtomicU32,
+}
+
+const REQ_STOP: u32 = 1 << 0;
+const REQ_FAULT: u32 = 1 << 1;
+
+static MAILBOX: [Mailbox; boot::MAX_CPUS] = [const {
+    Mailbox {
+        power: AtomicU8::new(0),
+        partition: AtomicUsize::new(0),
+        vcpu: AtomicUsize::new(0),
+        entry: AtomicU64::new(0),
+        context: AtomicU64::new(0),
+        requests: AtomicU32::new(0),
+    }
+}; boot::MAX_CPUS];
+
+/// The physical CPU this code runs on (the logger's index).
+pub fn this_cpu() -> usize {
+    crate::log::cpu_index()
+}
+
+/// Power state of the vCPU posted to physical CPU `cpu`.
+pub fn power(cpu: usize) -> Power {
+    MAILBOX.get(cpu).map_or(Power::Off, |m| Power::from_u8(m.power.load(Ordering::Acquire)))
+}
+
+/// Why a vCPU could not be posted.
+#[derive(Clone, Copy, PartialEq, Eq, defmt::Format)]
+pub enum PostError {
+    /// The CPU has no stack (beyond `MAX_CPUS`).
+    NoSuchCpu,
+    /// The vCPU is already running.
+    AlreadyOn,
+    /// The vCPU was posted and has not started yet.
+    OnPending,
+}
+
+/// Posts vCPU `vcpu` of partition `p` to physical CPU `cpu`: it starts at
+/// `entry` with x0 = `context`.
+pub fn post(cpu: usize, p: usize, vcpu: usize, entry: u64, context: u64) -> Result<(), PostError> {
+    let m = MAILBOX.get(cpu).ok_or(PostError::NoSuchCpu)?;
+    match m.power.compare_exchange(Power::Off as u8, Power::OnPending as u8, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => {}
+        Err(v) if v == Power::On as u8 => return Err(PostError::AlreadyOn),
+        Err(_) => return Err(PostError::OnPending),
+    }
+    m.partition.store(p + 1, Ordering::Relaxed);
+    m.vcpu.store(vcpu, Ordering::Relaxed);
+    m.entry.store(entry, Ordering::Relaxed);
+    m.context.store(context, Ordering::Relaxed);
+    m.requests.store(0, Ordering::Relaxed);
+    m.power.store(Power::OnPending as u8, Ordering::Release);
+    aarch64_cpu::asm::sev();
+    Ok(())
+}
+
+/// Asks physical CPU `cpu` to stop its vCPU (its partition stopped).
+pub fn request_stop(cpu: usize) {
+    request(cpu, REQ_STOP);
+}
+
+/// Asks physical CPU `cpu` to announce its partition's new fault record.
+pub fn request_fault_irq(cpu: usize) {
+    request(cpu, REQ_FAULT);
+}
+
+fn request(cpu: usize, what: u32) {
+    let Some(m) = MAILBOX.get(cpu) else { return };
+    m.requests.fetch_or(what, Ordering::AcqRel);
+    // This CPU serves its own requests on the way back to its guest
+    // ([`serve_requests`]), never in the middle of the code that posted them.
+    if cpu != this_cpu() && gic::v3::get().is_some() {
+        if let Some(mpidr) = crate::smp::mpidr_of(cpu) {
+            send_sgi(KICK_SGI, mpidr);
+        }
+    }
+    aarch64_cpu::asm::sev();
+}
+
+/// ICC_SGI1R_EL1: SGI `intid` to the CPU with affinity `mpidr`.
+fn send_sgi(intid: u32, mpidr: u64) {
+    let aff0 = mpidr & 0xf;
+    let v = ((mpidr >> 32) & 0xff) << 48
+        | ((mpidr >> 16) & 0xff) << 32
+        | u64::from(intid & 0xf) << 24
+        | ((mpidr >> 8) & 0xff) << 16
+        | 1 << aff0;
+    // SAFETY: generates an SGI; no memory effects.
+    unsafe { asm!("msr icc_sgi1r_el1, {}", "isb", in(reg) v, options(nomem, nostack)) };
+}
+
+/// The kick SGI's handler: the requests are served on the way out of the
+/// interrupt ([`serve_requests`]), after the SGI has ended.
+pub fn on_kick(_intid: u32) {}
+
+/// Acts on the requests posted for this CPU: called last before returning to
+/// the guest, with no lock held and every interrupt ended.
+pub fn serve_requests() {
+    let me = this_cpu();
+    let Some(m) = MAILBOX.get(me) else { return };
+    let req = m.requests.swap(0, Ordering::AcqRel);
+    if req & REQ_FAULT != 0 && power(me) == Power::On {
+        if let Err(e) = vgic::inject_virtual(boards::abi::FAULT_VINTID) {
+            defmt::warn!("cpu {=usize}: fault interrupt not injected: {}", me, e);
+        }
+    }
+    if req & REQ_STOP != 0 && power(me) == Power::On {
+        park();
+    }
+}
+
+/// The partition and vCPU running on this CPU.
+pub fn current() -> Option<(&'static Partition, usize)> {
+    let m = MAILBOX.get(this_cpu())?;
+    let p = m.partition.load(Ordering::Acquire).checked_sub(1)?;
+    Some((partition::get(p)?, m.vcpu.load(Ordering::Acquire)))
+}
+
+/// Stops this CPU's vCPU and waits for new work. Never returns to the trap
+/// that called it (the stack is reset when the next vCPU enters).
+pub fn park() -> ! {
+    let me = this_cpu();
+    if let Some(m) = MAILBOX.get(me) {
+        m.power.store(Power::Off as u8, Ordering::Release);
+    }
+    if let Some((p, _)) = current() {
+        p.vcpu_stopped();
+    }
+    idle(me)
+}
+
+/// Marks this CPU's vCPU off without parking (a reset about to re-post it).
+pub fn mark_off(cpu: usize) {
+    if let Some(m) = MAILBOX.get(cpu) {
+        m.power.store(Power::Off as u8, Ordering::Release);
+    }
+}
+
+/// Waits for a vCPU to be posted to this CPU, then enters it.
+pub fn idle(cpu: usize) -> ! {
+    loop {
+        if let Some(m) = MAILBOX.get(cpu) {
+            if m.power.load(Ordering::Acquire) == Power::OnPending as u8 {
+                let p = m.partition.load(Ordering::Acquire);
+                if let Some(part) = p.checked_sub(1).and_then(partition::get) {
+                    let (entry, ctx) = (m.entry.load(Ordering::Relaxed), m.context.load(Ordering::Relaxed));
+                    enter(cpu, part, m.vcpu.load(Ordering::Relaxed), entry, ctx);
+                }
+                m.power.store(Power::Off as u8, Ordering::Release);
+            }
+        }
+        // Interrupts stay deliverable while idle: a kick or an SMMU event.
+        crate::irq::enable_local();
+        aarch64_cpu::asm::wfe();
+    }
+}
+
+/// HCR_EL2 for a running guest: stage 2 on (VM), set/way invalidation made
+/// clean+invalidate (SWIO), physical interrupts to EL2 (IMO/FMO/AMO), SMC
+/// trapped (TSC: PSCI goes through the hypervisor whatever conduit a guest
+/// tries), EL1 is AArch64 (RW), pointer authentication not trapped
+/// (API/APK), broadcast maintenance inner shareable (BSU) with forced
+/// broadcast (FB).
+const HCR_GUEST: u64 = 1 << 0 // VM
+    | 1 << 1 // SWIO
+    | 1 << 3 // FMO
+    | 1 << 4 // IMO
+    | 1 << 5 // AMO
+    | 1 << 9 // FB
+    | 1 << 10 // BSU = inner shareable
+    | 1 << 19 // TSC
+    | 1 << 31 // RW
+    | 1 << 40 // APK
+    | 1 << 41; // API
+
+/// SPSR for the guest's first instruction: EL1h, DAIF masked.
+const SPSR_EL1H_MASKED: u64 = 0x3c5;
+
+/// SCTLR_EL1 as an EL1 kernel expects it at entry: MMU and caches off,
+/// RES1 bits set.
+const SCTLR_EL1_RESET: u64 = 0x30d0_0800;
+
+fn enter(cpu: usize, p: &Partition, vcpu: usize, entry: u64, x0: u64) -> ! {
+    let m = &MAILBOX[cpu];
+    m.power.store(Power::On as u8, Ordering::Release);
+    defmt::debug!("cpu {=usize}: entering {=str} vCPU {=usize} at {=u64:#x}", cpu, p.name(), vcpu, entry);
+    if let Some(g) = gic::v3::get() {
+        vgic::init_cpu();
+        for ppi in GUEST_TIMER_PPIS {
+            if let Err(e) = g.enable_private(ppi) {
+                defmt::warn!("cpu {=usize}: timer PPI {=u32} not enabled: {}", cpu, ppi, e);
+            }
+        }
+    }
+    let stack_top = boot::stack_top(cpu);
+    // EL1PCTEN | EL1PCEN: the guest owns the EL1 physical counter and timer.
+    CNTHCTL_EL2.set(CNTHCTL_EL2.get() | 0b11);
+    // SAFETY: programs this CPU's EL2 controls for the guest (stage 2 from
+    // the partition's tables, which stay alive for the whole run, and EL1
+    // reset state), then erets into it on a fresh EL2 stack; nothing on the
+    // current stack is used after the switch.
+    unsafe {
+        asm!(
+            "msr vttbr_el2, {vttbr}",
+            "msr vtcr_el2, {vtcr}",
+            "msr vmpidr_el2, {vmpidr}",
+            "msr vpidr_el2, {vpidr}",
+            "msr cntvoff_el2, xzr",
+            "msr sctlr_el1, {sctlr}",
+            "msr hcr_el2, {hcr}",
+            "isb",
+            "tlbi vmalls12e1",
+            "dsb nsh",
+            "isb",
+            "mov sp, {stack}",
+            "msr elr_el2, {entry}",
+            "msr spsr_el2, {spsr}",
+            "mov x0, {x0}",
+            "mov x1, xzr",
+            "mov x2, xzr",
+            "mov x3, xzr",
+            "eret",
+            vttbr = in(reg) p.vttbr(),
+            vtcr = in(reg) p.vtcr(),
+            vmpidr = in(reg) (1u64 << 31) | vcpu as u64,
+            vpidr = in(reg) MIDR_EL1.get(),
+            sctlr = in(reg) SCTLR_EL1_RESET,
+            hcr = in(reg) HCR_GUEST,
+            stack = in(reg) stack_top,
+            entry = in(reg) entry,
+            spsr = in(reg) SPSR_EL1H_MASKED,
+            x0 = in(reg) x0,
+            options(noreturn)
+        )
+    }
+}
+
+/// A synchronous exception from the guest on this CPU.
+pub fn trap(frame: &mut TrapFrame) {
+    let esr = ESR_EL2.get();
+    let Some((p, vcpu)) = current() else {
+        defmt::error!("cpu {=usize}: guest trap with no vCPU posted (ESR {=u64:#x})", this_cpu(), esr);
+        park();
+    };
+    let class = ExceptionClass::from_esr(esr);
+    let iss = esr & 0x1ff_ffff;
+    match class {
+        ExceptionClass::Hvc => vpsci::call(p, vcpu, frame),
+        ExceptionClass::Smc => {
+            frame.elr += 4;
+            vpsci::call(p, vcpu, frame);
+        }
+        ExceptionClass::DataAbortLower => {
+            let ipa = ((HPFAR_EL2.get() >> 4) << 12) | (FAR_EL2.get() & 0xfff);
+            match Access::decode(iss, ipa) {
+                Ok(acc) if p.emulate(&acc, &mut frame.x) => frame.elr += 4,
+                Ok(acc) => p.guest_fault(frame, "data", acc.write, ipa, FaultStatus::from_iss(iss)),
+                Err(_) => p.guest_fault(frame, "data", iss & (1 << 6) != 0, ipa, FaultStatus::from_iss(iss)),
+            }
+        }
+        ExceptionClass::InstrAbortLower => {
+            let ipa = ((HPFAR_EL2.get() >> 4) << 12) | (FAR_EL2.get() & 0xfff);
+            p.guest_fault(frame, "instruction", false, ipa, FaultStatus::from_iss(iss));
+        }
+        _ => {
+            p.report_rate_limited(|| {
+                defmt::error!(
+                    "partition {=str}: vCPU {=usize} trapped with {} (ESR {=u64:#x}) at PC {=u64:#x}: not emulated",
+                    p.name(),
+                    vcpu,
+                    class,
+                    esr,
+                    frame.elr
+                )
+            });
+            p.stop("an instruction the hypervisor does not emulate");
+        }
+    }
+    serve_requests();
+}
+
+/// An IRQ taken while the guest ran: the hypervisor's own or a forwarded one.
+pub fn irq() {
+    crate::irq::handle();
+    serve_requests();
+}
+
+/// The MPIDR of this CPU, for logs.
+pub fn mpidr() -> u64 {
+    MPIDR_EL1.get() & 0xff_00ff_ffff
+}

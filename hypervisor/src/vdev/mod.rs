@@ -1,0 +1,11 @@
+//! Devices the hypervisor emulates for partitions: guest accesses to their
+//! addresses are not mapped in stage 2, trap as data aborts, and are
+//! decoded ([`mmio`]) and served here.
+//!
+//! - [`pl011`]: the virtual console, each line tagged with the partition.
+//! - [`ecam`]: PCI configuration space filtered to the partition's own
+//!   functions.
+
+pub mod ecam;
+pub mod mmio;
+pub mod pl011;
