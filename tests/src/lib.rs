@@ -179,6 +179,7 @@ pub fn suites() -> Vec<Suite> {
             expect_lines: &[
                 "partition dma-owner: device edu0 = PCI 00:01.0 (StreamID 0x8) shares its stage 2 (VMID 1)",
                 "[dma-owner] dma-owner: edu at 00:01.0",
+                "[dma-owner] dma-owner: edu interrupt: INTID 36 delivered once",
                 "partition dma-owner: 3072 DMA fault record(s) from its devices",
             ],
             expect_order: &[
@@ -203,8 +204,17 @@ pub fn suites() -> Vec<Suite> {
             name: "virt-two-devices-fault-policies",
             config: Some("examples/qemu-virt-policies.toml"),
             expect_lines: &[
+                // Each sees only its own function on the bus (ECAM filtered).
+                "[alpha] dma-owner:   00:01.0 1234:11e8",
+                "[beta] dma-owner:   00:02.0 1234:11e8",
                 "[alpha] dma-owner: DMA inside own memory: ok (4096 bytes both directions)",
                 "[beta] dma-owner: DMA inside own memory: ok (4096 bytes both directions)",
+                // INTx forwarded through a HW-linked list register.
+                "[alpha] dma-owner: edu interrupt: INTID 36 delivered once",
+                "[beta] dma-owner: edu interrupt: INTID 37 delivered once",
+                // A CPU access outside the partition: reported, then an abort for the guest.
+                "partition delta: CPU data read of IPA 0x60100000 outside its memory and devices",
+                "[delta] stray: the load from 0x60100000 was refused: data abort, DFSC 0x10",
                 "SMMU F_TRANSLATION: partition alpha, device edu-alpha (StreamID 0x8, PCI 00:01.0) read of IPA 0x60100000..",
                 "SMMU F_TRANSLATION: partition beta, device edu-beta (StreamID 0x10, PCI 00:02.0) read of IPA 0x60100000..",
                 "[alpha] dma-owner: fault record: event 0x10 read address 0x60100000 stream 0x8",
@@ -222,6 +232,9 @@ pub fn suites() -> Vec<Suite> {
                 "LEAKED",
                 "CHANGED",
                 "[beta] dma-owner: read of peer",
+                "[alpha] dma-owner:   00:02.0",
+                "[beta] dma-owner:   00:01.0",
+                "dma-owner:   00:00.0",
             ],
             timeout_secs: 90,
             ..base.clone()

@@ -45,6 +45,11 @@ register_structs! {
     EduRegs {
         (0x00 => id: ReadOnly<u32>),
         (0x04 => _reserved0),
+        (0x24 => irq_status: ReadOnly<u32>),
+        (0x28 => _reserved1),
+        (0x60 => irq_raise: ReadWrite<u32>),
+        (0x64 => irq_ack: ReadWrite<u32>),
+        (0x68 => _reserved2),
         (0x80 => dma_src: ReadWrite<u64>),
         (0x88 => dma_dst: ReadWrite<u64>),
         (0x90 => dma_count: ReadWrite<u64>),
@@ -105,6 +110,21 @@ impl Edu {
     /// The identification register.
     pub fn id(&self) -> u32 {
         self.regs.id.get()
+    }
+
+    /// Raises edu's interrupt (INTx, level) with `bits` in its status.
+    pub fn raise_irq(&self, bits: u32) {
+        self.regs.irq_raise.set(bits);
+    }
+
+    /// The interrupt status bits raised and not acknowledged.
+    pub fn irq_status(&self) -> u32 {
+        self.regs.irq_status.get()
+    }
+
+    /// Acknowledges status `bits`: the interrupt line drops once none is left.
+    pub fn ack_irq(&self, bits: u32) {
+        self.regs.irq_ack.set(bits);
     }
 
     /// Copies `len` bytes between DMA address `addr` and the start of edu's

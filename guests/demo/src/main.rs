@@ -18,6 +18,8 @@
 //! - `role=dma-owner peer=0xADDR [expect=blocked|open]`: drives QEMU's `edu`
 //!   PCI device to DMA inside its own RAM, then at `peer` (the victim's
 //!   pattern, by physical address), and reports the hypervisor's fault record.
+//! - `role=stray addr=0xADDR`: a CPU load outside the partition, which must
+//!   come back as an abort.
 //!
 //! Every role ends with PSCI SYSTEM_OFF; anything unexpected prints a line
 //! containing `FAIL`.
@@ -99,8 +101,9 @@ extern "C" fn rust_main(dtb: usize) -> ! {
         Some("hello") => roles::hello::run(&p, args),
         Some("victim") => roles::victim::run(&p, args, dtb_range),
         Some("dma-owner") => roles::dma_owner::run(&p, args),
-        Some(other) => println!("demo: FAIL: unknown role `{other}` (known: hello, victim, dma-owner)"),
-        None => println!("demo: FAIL: no role= in bootargs \"{args}\" (known: hello, victim, dma-owner)"),
+        Some("stray") => roles::stray::run(args),
+        Some(other) => println!("demo: FAIL: unknown role `{other}` (known: hello, victim, dma-owner, stray)"),
+        None => println!("demo: FAIL: no role= in bootargs \"{args}\" (known: hello, victim, dma-owner, stray)"),
     }
     println!("demo: powering off");
     psci::system_off()
@@ -116,6 +119,9 @@ extern "C" fn rust_secondary(index: usize) -> ! {
 /// is expected to fault, so report it and stop.
 #[no_mangle]
 extern "C" fn rust_exception(vector: u64, esr: u64, elr: u64, far: u64) -> ! {
+    if roles::stray::is_expected(esr, far) {
+        psci::system_off()
+    }
     println!("demo: FAIL: exception (vector {vector}) ESR_EL1 {esr:#x} ELR_EL1 {elr:#x} FAR_EL1 {far:#x}");
     psci::system_off()
 }

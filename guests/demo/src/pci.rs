@@ -12,6 +12,8 @@ pub const COMMAND: usize = 0x04;
 pub const HEADER: usize = 0x0c;
 /// BAR0.
 pub const BAR0: usize = 0x10;
+/// Interrupt Line (7:0) and Interrupt Pin (15:8).
+pub const INTERRUPT: usize = 0x3c;
 
 /// Command.Memory Space Enable.
 pub const CMD_MEM: u32 = 1 << 1;

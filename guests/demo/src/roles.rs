@@ -2,4 +2,5 @@
 
 pub mod dma_owner;
 pub mod hello;
+pub mod stray;
 pub mod victim;

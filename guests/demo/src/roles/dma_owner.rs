@@ -61,6 +61,7 @@ fn steps(p: &Platform<'_>, peer: u64, expect: Option<Expect>) -> Result<(), Fail
     };
 
     own_memory(&edu, &bufs)?;
+    interrupt(host, &dev, &edu)?;
     let leaked = read_peer(&edu, &bufs, peer)?;
     let landed = write_peer(&edu, &bufs, peer)?;
     fault_record(p);
@@ -78,6 +79,51 @@ fn steps(p: &Platform<'_>, peer: u64, expect: Option<Expect>) -> Result<(), Fail
             }
         }
     }
+    Ok(())
+}
+
+/// How long to wait for edu's interrupt.
+const EDU_IRQ_TIMEOUT_MS: u64 = 1000;
+
+/// edu raises its INTx; the INTID the device tree's `interrupt-map` names
+/// must arrive at this CPU's (virtual) interface exactly once: after the
+/// device is acknowledged and the interrupt ended, nothing more is pending.
+fn interrupt(host: &PcieHost, f: &pci::Function, edu: &Edu) -> Result<(), Failed> {
+    let pin = ((f.read32(pci::INTERRUPT) >> 8) & 0xff) as u8;
+    let Some(irq) = host.intx.as_ref().and_then(|m| m.route(f.bus, f.dev, f.func, pin)) else {
+        println!("dma-owner: FAIL: no interrupt-map entry for {f} INT{}", (b'A' + pin.saturating_sub(1)) as char);
+        return Err(Failed);
+    };
+    let intid = irq.intid();
+    gic::enable();
+    edu.raise_irq(0x1);
+    let deadline = Deadline::after_ms(EDU_IRQ_TIMEOUT_MS);
+    let got = loop {
+        let i = gic::acknowledge();
+        if i != gic::SPURIOUS || deadline.expired() {
+            break i;
+        }
+    };
+    if got != intid {
+        println!("dma-owner: FAIL: edu interrupt: expected INTID {intid}, got {got}");
+        if got != gic::SPURIOUS {
+            gic::end_of_interrupt(got);
+        }
+        return Err(Failed);
+    }
+    let status = edu.irq_status();
+    edu.ack_irq(status);
+    gic::end_of_interrupt(got);
+    let again = Deadline::after_ms(50);
+    while !again.expired() {
+        let i = gic::acknowledge();
+        if i != gic::SPURIOUS {
+            println!("dma-owner: FAIL: INTID {i} pending again after the device was acknowledged");
+            gic::end_of_interrupt(i);
+            return Err(Failed);
+        }
+    }
+    println!("dma-owner: edu interrupt: INTID {intid} delivered once (status {status:#x})");
     Ok(())
 }
 
