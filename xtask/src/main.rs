@@ -30,8 +30,9 @@ cargo xtask <command>
         crates with unsafe code under Miri (one check); ends with
         `N passed, M failed`. The options narrow the run while developing;
         CI runs everything.
-  image --board rpi4 [--out DIR]
-        the files for a Raspberry Pi 4 SD card (kernel8.img, config.txt fragment).
+  image --board rpi4 [--config FILE|none] [--out DIR]
+        the files for a Raspberry Pi 4 SD card (kernel8.img with the partitions
+        of FILE, default examples/rpi4-two.toml; a config.txt fragment).
   miri  the host tests of the crates with unsafe code (smmu, iommu-common)
         under Miri; installs a nightly toolchain with Miri if missing.
   check-config FILE
@@ -204,7 +205,12 @@ fn cmd_image(root: &Path, args: &[String]) -> Result<ExitCode> {
         bail!("`image` makes SD-card files for rpi4; QEMU boards boot with `cargo xtask run`");
     }
     provision::rust_targets(root)?;
-    let built = build::hypervisor(root, &build::BuildSpec { board: opts.board.clone(), features: vec![], config: None })?;
+    let config = match opts.config {
+        Some(c) if c.as_os_str() == "none" => None,
+        Some(c) => Some(c),
+        None => default_config(root, &opts.board),
+    };
+    let built = build::hypervisor(root, &build::BuildSpec { board: opts.board.clone(), features: vec![], config })?;
     let out = opts.out.unwrap_or_else(|| root.join("target/rpi4-sdcard"));
     std::fs::create_dir_all(&out)?;
     std::fs::copy(&built.image, out.join("kernel8.img"))?;
