@@ -33,12 +33,14 @@ pub enum Power {
     OnPending = 1,
     /// Running guest code.
     On = 2,
+    /// Being posted: the mailbox is claimed, its fields not yet written.
+    Claimed = 3,
 }
 
 impl Power {
     fn from_u8(v: u8) -> Self {
         match v {
-            1 => Self::OnPending,
+            1 | 3 => Self::OnPending,
             2 => Self::On,
             _ => Self::Off,
         }
@@ -96,7 +98,9 @@ pub enum PostError {
 /// `entry` with x0 = `context`.
 pub fn post(cpu: usize, p: usize, vcpu: usize, entry: u64, context: u64) -> Result<(), PostError> {
     let m = MAILBOX.get(cpu).ok_or(PostError::NoSuchCpu)?;
-    match m.power.compare_exchange(Power::Off as u8, Power::OnPending as u8, Ordering::AcqRel, Ordering::Acquire) {
+    // Claim first, publish last: the target acts on OnPending only, so it
+    // never reads the fields before they are written.
+    match m.power.compare_exchange(Power::Off as u8, Power::Claimed as u8, Ordering::AcqRel, Ordering::Acquire) {
         Ok(_) => {}
         Err(v) if v == Power::On as u8 => return Err(PostError::AlreadyOn),
         Err(_) => return Err(PostError::OnPending),

@@ -77,7 +77,7 @@ pub fn call(p: &Partition, vcpu: usize, frame: &mut TrapFrame) {
         AFFINITY_INFO => match p.vcpu_from_mpidr(frame.x[1]) {
             Some(v) => match p.cpu_of(v).map(vcpu::power) {
                 Some(Power::On) => 0,
-                Some(Power::OnPending) => 2,
+                Some(Power::OnPending | Power::Claimed) => 2,
                 Some(Power::Off) => 1,
                 None => INVALID_PARAMETERS,
             },

@@ -252,6 +252,14 @@ pub fn suites() -> Vec<Suite> {
                 "[right] hello: cpu 0x1 is up",
                 "[left] hello: goodbye",
                 "[right] hello: goodbye",
+            ],
+            // The right partition restarts itself once (SYSTEM_RESET of the
+            // partition only): the left one is untouched by it.
+            expect_order: &[
+                "[right] hello: other CPUs off (AFFINITY_INFO); SYSTEM_RESET",
+                "partition right: SYSTEM_RESET",
+                "[right] hello: second boot, after SYSTEM_RESET",
+                "[right] hello: goodbye",
                 "all partitions stopped",
             ],
             forbid_lines: &["panic", "unexpected exception", "FAIL", "ERROR"],

@@ -12,3 +12,8 @@ pub fn parse_u64(s: &str) -> Option<u64> {
         None => s.parse().ok(),
     }
 }
+
+/// Whether the bare word `flag` (no `=value`) is present.
+pub fn has(bootargs: &str, flag: &str) -> bool {
+    bootargs.split_ascii_whitespace().any(|w| w == flag)
+}

@@ -11,6 +11,10 @@ pub const CPU_OFF: u32 = 0x8400_0002;
 pub const SYSTEM_OFF: u32 = 0x8400_0008;
 /// CPU_ON (SMC64: it takes an address).
 pub const CPU_ON: u32 = 0xc400_0003;
+/// AFFINITY_INFO (SMC64).
+pub const AFFINITY_INFO: u32 = 0xc400_0004;
+/// SYSTEM_RESET.
+pub const SYSTEM_RESET: u32 = 0x8400_0009;
 
 /// Whether to use SMC instead of HVC (HVC unless the device tree says `smc`).
 static USE_SMC: AtomicBool = AtomicBool::new(false);
@@ -73,6 +77,17 @@ pub fn cpu_on(mpidr: u64, entry: u64, context: u64) -> Result<(), i64> {
 /// Powers the partition off (SYSTEM_OFF); parks the CPU if that returns.
 pub fn system_off() -> ! {
     call(SYSTEM_OFF, 0, 0, 0);
+    park()
+}
+
+/// AFFINITY_INFO for `mpidr` at level 0: 0 on, 1 off, 2 on pending.
+pub fn affinity_info(mpidr: u64) -> i64 {
+    call(AFFINITY_INFO, mpidr, 0, 0)
+}
+
+/// Restarts the partition (SYSTEM_RESET); parks the CPU if that returns.
+pub fn system_reset() -> ! {
+    call(SYSTEM_RESET, 0, 0, 0);
     park()
 }
 

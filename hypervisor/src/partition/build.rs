@@ -208,7 +208,7 @@ fn build_one(
         // SAFETY: the range is RAM of this machine (checked), owned by this
         // partition alone (validated: no overlap with other partitions or
         // the hypervisor's own memory), mapped read-write at EL2.
-        unsafe { core::ptr::write_bytes(m.host.0 as *mut u8, 0, m.size as usize) };
+        unsafe { crate::arch::cache::zero_range(m.host.0, m.size) };
         crate::arch::cache::clean_range(m.host.0, m.size);
     }
 

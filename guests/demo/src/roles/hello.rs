@@ -61,7 +61,46 @@ pub fn run(p: &Platform<'_>, bootargs: &str) {
         );
     }
     start_secondaries(p);
+    if crate::bootargs::has(bootargs, "reset-once") {
+        reset_once(p);
+    }
     println!("hello: goodbye");
+}
+
+/// A word in RAM that survives the partition's warm reset (the hypervisor
+/// reloads the image and the device tree, nothing else): RAM base + 2 MiB,
+/// above the image (the link script keeps it below RAM + 1 MiB).
+const RESET_MARK_OFFSET: u64 = 2 << 20;
+const RESET_MARK: u64 = 0x5245_5345_5430_4e43; // "RESET0NC"
+
+/// `reset-once`: the first boot waits for its other CPUs to be off, marks
+/// RAM and asks for SYSTEM_RESET; the second finds the mark and goes on.
+fn reset_once(p: &Platform<'_>) {
+    let Some(ram) = p.memory.first() else { return };
+    let mark = (ram.base + RESET_MARK_OFFSET) as usize as *mut u64;
+    // SAFETY: a word of this partition's RAM that nothing else uses (above
+    // the image and its stacks, below the pattern regions of other roles).
+    let seen = unsafe { mark.read_volatile() } == RESET_MARK;
+    if seen {
+        // SAFETY: as above.
+        unsafe { mark.write_volatile(0) };
+        println!("hello: second boot, after SYSTEM_RESET");
+        return;
+    }
+    let me = MPIDR_EL1.get() & MPIDR_AFFINITY;
+    for cpu in p.cpus.iter().filter(|c| c.mpidr & MPIDR_AFFINITY != me) {
+        let deadline = Deadline::after_ms(CPU_ON_TIMEOUT_MS);
+        while psci::affinity_info(cpu.mpidr) != 1 {
+            if deadline.expired() {
+                println!("hello: FAIL: cpu {:#x} still on before the reset", cpu.mpidr);
+                return;
+            }
+        }
+    }
+    // SAFETY: as above.
+    unsafe { mark.write_volatile(RESET_MARK) };
+    println!("hello: other CPUs off (AFFINITY_INFO); SYSTEM_RESET");
+    psci::system_reset()
 }
 
 /// CPU_ON for every CPU but this one, each checking in through [`ALIVE`].
