@@ -55,12 +55,15 @@ struct Mailbox {
     vcpu: AtomicUsize,
     entry: AtomicU64,
     context: AtomicU64,
-    /// [`REQ_STOP`] | [`REQ_FAULT`].
+    /// [`REQ_STOP`] | [`REQ_FAULT`] | [`REQ_SGI`].
     requests: AtomicU32,
+    /// Virtual SGIs (bit n: SGI n) other vCPUs sent to this one.
+    sgis: AtomicU32,
 }
 
 const REQ_STOP: u32 = 1 << 0;
 const REQ_FAULT: u32 = 1 << 1;
+const REQ_SGI: u32 = 1 << 2;
 
 static MAILBOX: [Mailbox; boot::MAX_CPUS] = [const {
     Mailbox {
@@ -70,6 +73,7 @@ static MAILBOX: [Mailbox; boot::MAX_CPUS] = [const {
         entry: AtomicU64::new(0),
         context: AtomicU64::new(0),
         requests: AtomicU32::new(0),
+        sgis: AtomicU32::new(0),
     }
 }; boot::MAX_CPUS];
 
@@ -120,6 +124,14 @@ pub fn request_stop(cpu: usize) {
     request(cpu, REQ_STOP);
 }
 
+/// Makes virtual SGI `sgi` pending for the vCPU on physical CPU `cpu`.
+pub fn request_sgi(cpu: usize, sgi: u32) {
+    if let Some(m) = MAILBOX.get(cpu) {
+        m.sgis.fetch_or(1 << (sgi & 0xf), Ordering::AcqRel);
+        request(cpu, REQ_SGI);
+    }
+}
+
 /// Asks physical CPU `cpu` to announce its partition's new fault record.
 pub fn request_fault_irq(cpu: usize) {
     request(cpu, REQ_FAULT);
@@ -163,6 +175,16 @@ pub fn serve_requests() {
     if req & REQ_FAULT != 0 && power(me) == Power::On {
         if let Err(e) = vgic::inject_virtual(boards::abi::FAULT_VINTID) {
             defmt::warn!("cpu {=usize}: fault interrupt not injected: {}", me, e);
+        }
+    }
+    if req & REQ_SGI != 0 && power(me) == Power::On {
+        let mut sgis = m.sgis.swap(0, Ordering::AcqRel);
+        while sgis != 0 {
+            let sgi = sgis.trailing_zeros();
+            sgis &= sgis - 1;
+            if let Err(e) = vgic::inject_virtual(sgi) {
+                defmt::warn!("cpu {=usize}: SGI {=u32} not injected: {}", me, sgi, e);
+            }
         }
     }
     if req & REQ_STOP != 0 && power(me) == Power::On {
@@ -319,6 +341,12 @@ pub fn trap(frame: &mut TrapFrame) {
                 Err(_) => p.guest_fault(frame, "data", iss & (1 << 6) != 0, ipa, FaultStatus::from_iss(iss)),
             }
         }
+        ExceptionClass::SysReg if is_sgi_write(iss) => {
+            let rt = ((iss >> 5) & 0x1f) as usize;
+            let value = frame.x.get(rt).copied().unwrap_or(0);
+            send_guest_sgi(p, vcpu, value);
+            frame.elr += 4;
+        }
         ExceptionClass::InstrAbortLower => {
             let ipa = ((HPFAR_EL2.get() >> 4) << 12) | (FAR_EL2.get() & 0xfff);
             p.guest_fault(frame, "instruction", false, ipa, FaultStatus::from_iss(iss));
@@ -338,6 +366,35 @@ pub fn trap(frame: &mut TrapFrame) {
         }
     }
     serve_requests();
+}
+
+/// Whether a trapped MSR/MRS (ISS of EC 0x18: Op0 [21:20], Op2 [19:17],
+/// Op1 [16:14], CRn [13:10], CRm [4:1], read [0]) is a write of
+/// ICC_SGI1R_EL1, ICC_ASGI1R_EL1 or ICC_SGI0R_EL1 (S3_0_C12_C11_{5,6,7}):
+/// with HCR_EL2.IMO set these trap, and the hypervisor delivers the SGI.
+fn is_sgi_write(iss: u64) -> bool {
+    let op0 = (iss >> 20) & 3;
+    let op2 = (iss >> 17) & 7;
+    let op1 = (iss >> 14) & 7;
+    let crn = (iss >> 10) & 0xf;
+    let crm = (iss >> 1) & 0xf;
+    iss & 1 == 0 && op0 == 3 && op1 == 0 && crn == 12 && crm == 11 && (5..=7).contains(&op2)
+}
+
+/// A guest's SGI: to every other vCPU (IRM), or to the vCPUs of the target
+/// list (vCPU n has Aff0 = n, higher affinities 0).
+fn send_guest_sgi(p: &Partition, from: usize, value: u64) {
+    let sgi = ((value >> 24) & 0xf) as u32;
+    let all_others = value & (1 << 40) != 0;
+    let aff_high = (value >> 16) & 0xff | (value >> 32) & 0xff | (value >> 48) & 0xff;
+    for v in 0..p.vcpus() {
+        let target = if all_others { v != from } else { aff_high == 0 && v < 16 && value & (1 << v) != 0 };
+        if let (true, Some(cpu)) = (target, p.cpu_of(v)) {
+            if power(cpu) == Power::On {
+                request_sgi(cpu, sgi);
+            }
+        }
+    }
 }
 
 /// An IRQ taken while the guest ran: the hypervisor's own or a forwarded one.

@@ -180,6 +180,11 @@ pub fn suites() -> Vec<Suite> {
                 "partition dma-owner: device edu0 = PCI 00:01.0 (StreamID 0x8) shares its stage 2 (VMID 1)",
                 "[dma-owner] dma-owner: edu at 00:01.0",
                 "[dma-owner] dma-owner: edu interrupt: INTID 36 delivered once",
+                // Two vCPUs, the emulated distributor, a virtual SGI between them.
+                "[greeter] hello: GICv3 distributor: ",
+                "[greeter] hello: cpu 0x1 is up",
+                "[greeter] hello: SGI 3 to cpu 0x1 delivered",
+                "[greeter] hello: goodbye",
                 "partition dma-owner: 3072 DMA fault record(s) from its devices",
             ],
             expect_order: &[

@@ -220,6 +220,19 @@ impl GicV3 {
         self.route_spi(intid, edge, MPIDR_EL1.get())
     }
 
+    /// GICD_TYPER.ITLinesNumber: the distributor implements
+    /// `32 * (n + 1)` INTIDs.
+    pub fn it_lines(&self) -> u32 {
+        self.gicd().typer.get() & 0x1f
+    }
+
+    /// Enables SPI `intid` at the distributor, as configured before.
+    pub fn enable(&self, intid: u32) {
+        if (32..1020).contains(&intid) {
+            self.gicd().isenabler[(intid / 32) as usize].set(1 << (intid % 32));
+        }
+    }
+
     /// Disables SPI `intid` at the distributor.
     pub fn disable_spi(&self, intid: u32) {
         if (32..1020).contains(&intid) {

@@ -11,6 +11,7 @@ use super::image::{ImageError, ImageHeader};
 use super::{embedded, AssignedPci, BootImage, Partition, RateLimiter, LIVE, PARTITIONS};
 use crate::pci::{Bar, BarAllocator, Bdf, Ecam};
 use crate::vdev::ecam::{Function, VirtualEcam};
+use crate::vdev::gicv3::VirtualGicV3;
 use crate::vdev::pl011::VirtualPl011;
 use crate::{irq, smmu_host, smp};
 use alloc::format;
@@ -218,6 +219,7 @@ fn build_one(
     let mut pci = Vec::new();
     let mut functions = Vec::new();
     let mut intx_entries: Vec<IntxEntry> = Vec::new();
+    let mut owned_spis: Vec<u32> = Vec::new();
     let mut bars = bars;
     let boot_cpu = *cfg.cpus.first().ok_or_else(|| fail("a partition without CPUs"))? as usize;
     let boot_mpidr = smp::mpidr_of(boot_cpu).ok_or_else(|| fail("boot CPU not online"))?;
@@ -263,6 +265,7 @@ fn build_one(
                 };
                 if let Some(irq) = intx {
                     route_irq(irq.intid(), irq.trigger() != Trigger::LevelHigh, boot_mpidr)?;
+                    owned_spis.push(irq.intid());
                     intx_entries.push(IntxEntry { bdf: bdf.rid(), pin, irq });
                 }
                 let stage2 = table.stage2_config();
@@ -298,6 +301,7 @@ fn build_one(
                 }
                 for &intid in irqs {
                     route_irq(intid, false, boot_mpidr)?;
+                    owned_spis.push(intid);
                 }
             }
         }
@@ -420,6 +424,16 @@ fn build_one(
     let stage2 = table.stage2_config();
     let vtcr = u64::from(stage2.vtcr()) | 1 << 31;
     let vttbr = u64::from(vmid) << 48 | stage2.vttb.0;
+    let vgic = match (&platform.gic, crate::gic::v3::get()) {
+        (Gic::V3(g), Some(phys)) => Some(VirtualGicV3::new(
+            g.dist.base,
+            g.redists.first().map_or(0, |r| r.base),
+            cfg.cpus.len(),
+            phys.it_lines(),
+            owned_spis,
+        )),
+        _ => None,
+    };
     let vecam = match (host, ecam) {
         (Some(h), Some(e)) if !functions.is_empty() => {
             Some(VirtualEcam::new(h.ecam.base, h.ecam.size, h.bus_start, e, functions))
@@ -445,6 +459,7 @@ fn build_one(
         fault_page: Some((fault_ipa, to_pa(fault_ipa)?)),
         console,
         ecam: vecam,
+        gic: vgic,
         pci,
         stopped: AtomicBool::new(false),
         running: AtomicUsize::new(0),

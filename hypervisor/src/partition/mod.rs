@@ -14,6 +14,7 @@ pub mod image;
 use crate::arch::exception::{FaultStatus, TrapFrame};
 use crate::vcpu;
 use crate::vdev::ecam::VirtualEcam;
+use crate::vdev::gicv3::VirtualGicV3;
 use crate::vdev::mmio::Access;
 use crate::vdev::pl011::VirtualPl011;
 use alloc::string::String;
@@ -120,6 +121,7 @@ pub struct Partition {
     pub fault_page: Option<(u64, u64)>,
     console: Option<VirtualPl011>,
     ecam: Option<VirtualEcam>,
+    gic: Option<VirtualGicV3>,
     /// Its PCI functions.
     pub pci: Vec<AssignedPci>,
     stopped: AtomicBool,
@@ -175,6 +177,11 @@ impl Partition {
         self.vtcr
     }
 
+    /// Its number of vCPUs.
+    pub fn vcpus(&self) -> usize {
+        self.cpus.len()
+    }
+
     /// The physical CPU of vCPU `v`.
     pub fn cpu_of(&self, v: usize) -> Option<usize> {
         self.cpus.get(v).copied()
@@ -204,6 +211,14 @@ impl Partition {
                 uart.write(acc.ipa, acc.store_value(x), self.name());
             } else {
                 acc.complete_load(x, uart.read(acc.ipa));
+            }
+            return true;
+        }
+        if let Some(gic) = self.gic.as_ref().filter(|g| g.claims(acc.ipa)) {
+            if acc.write {
+                gic.write(acc.ipa, acc.size, acc.store_value(x));
+            } else {
+                acc.complete_load(x, gic.read(acc.ipa, acc.size));
             }
             return true;
         }

@@ -5,7 +5,9 @@
 //! - [`pl011`]: the virtual console, each line tagged with the partition.
 //! - [`ecam`]: PCI configuration space filtered to the partition's own
 //!   functions.
+//! - [`gicv3`]: the partition's GIC distributor and redistributors.
 
 pub mod ecam;
+pub mod gicv3;
 pub mod mmio;
 pub mod pl011;

@@ -60,6 +60,8 @@ pub fn run(p: &Platform<'_>, bootargs: &str) {
             host.ecam.base, host.ecam.size, host.bus_start, host.bus_end
         );
     }
+    let gicv3 = gic_distributor(p);
+    SGI_TEST.store(u64::from(gicv3), Ordering::Release);
     start_secondaries(p);
     if crate::bootargs::has(bootargs, "reset-once") {
         reset_once(p);
@@ -136,7 +138,12 @@ fn start_secondaries(p: &Platform<'_>) {
             }
         };
         match seen {
-            Some(mpidr) => println!("hello: cpu {:#x} is up (MPIDR_EL1 affinity {mpidr:#x})", cpu.mpidr),
+            Some(mpidr) => {
+                println!("hello: cpu {:#x} is up (MPIDR_EL1 affinity {mpidr:#x})", cpu.mpidr);
+                if SGI_TEST.load(Ordering::Acquire) != 0 {
+                    sgi_to(index, cpu.mpidr);
+                }
+            }
             None => {
                 println!("hello: FAIL: cpu {:#x} did not check in within {CPU_ON_TIMEOUT_MS} ms", cpu.mpidr)
             }
@@ -144,10 +151,75 @@ fn start_secondaries(p: &Platform<'_>) {
     }
 }
 
-/// A secondary CPU: checks in, then turns itself off.
+/// The SGI the boot CPU sends each secondary (GICv3 guests).
+const TEST_SGI: u32 = 3;
+/// Nonzero: secondaries wait for [`TEST_SGI`] before turning off.
+static SGI_TEST: AtomicU64 = AtomicU64::new(0);
+/// Per secondary: 1 once it acknowledged [`TEST_SGI`].
+static GOT_SGI: [AtomicU64; boot::MAX_SECONDARIES + 1] = [const { AtomicU64::new(0) }; boot::MAX_SECONDARIES + 1];
+
+/// On a GICv3 guest: reads the distributor's GICD_TYPER and enables group 1
+/// in GICD_CTLR, as an OS does, and reports what it sees. True if GICv3.
+fn gic_distributor(p: &Platform<'_>) -> bool {
+    let boards::platform::Gic::V3(g) = &p.gic else { return false };
+    let base = g.dist.base as usize;
+    // SAFETY: the GICD frame the device tree names (identity, MMU off);
+    // GICD_CTLR at +0, GICD_TYPER at +4, 32-bit registers.
+    let (typer, ctlr) = unsafe {
+        let ctlr = base as *mut u32;
+        ctlr.write_volatile(ctlr.read_volatile() | 0b10);
+        (((base + 4) as *const u32).read_volatile(), ctlr.read_volatile())
+    };
+    let lines = ((typer & 0x1f) + 1) * 32;
+    println!("hello: GICv3 distributor: {lines} interrupt lines, GICD_CTLR {ctlr:#x}");
+    true
+}
+
+/// Sends [`TEST_SGI`] to the secondary `index` (MPIDR `mpidr`, Aff0 < 16)
+/// and waits for it to acknowledge.
+fn sgi_to(index: usize, mpidr: u64) {
+    let target = 1u64 << (mpidr & 0xf);
+    let value = u64::from(TEST_SGI) << 24 | ((mpidr >> 8) & 0xff) << 16 | target;
+    // SAFETY: generates an SGI to one CPU of this partition.
+    unsafe { core::arch::asm!("msr icc_sgi1r_el1, {}", "isb", in(reg) value, options(nostack)) };
+    let deadline = Deadline::after_ms(CPU_ON_TIMEOUT_MS);
+    while GOT_SGI[index].load(Ordering::Acquire) == 0 {
+        if deadline.expired() {
+            println!("hello: FAIL: SGI {TEST_SGI} to cpu {mpidr:#x} not acknowledged");
+            return;
+        }
+    }
+    println!("hello: SGI {TEST_SGI} to cpu {mpidr:#x} delivered");
+}
+
+/// A secondary CPU: checks in, waits for the boot CPU's SGI where there is
+/// a GICv3, then turns itself off.
 pub fn secondary(index: usize) -> ! {
+    let sgi = SGI_TEST.load(Ordering::Acquire) != 0;
+    if sgi {
+        crate::gic::enable();
+    }
     if let Some(slot) = ALIVE.get(index) {
         slot.store(CHECKED_IN | (MPIDR_EL1.get() & MPIDR_AFFINITY), Ordering::Release);
+    }
+    if sgi {
+        let deadline = Deadline::after_ms(2 * CPU_ON_TIMEOUT_MS);
+        loop {
+            let i = crate::gic::acknowledge();
+            if i == TEST_SGI {
+                crate::gic::end_of_interrupt(i);
+                if let Some(g) = GOT_SGI.get(index) {
+                    g.store(1, Ordering::Release);
+                }
+                break;
+            }
+            if i != crate::gic::SPURIOUS {
+                crate::gic::end_of_interrupt(i);
+            }
+            if deadline.expired() {
+                break;
+            }
+        }
     }
     psci::cpu_off()
 }
