@@ -75,7 +75,7 @@ pub fn generate(spec: &GuestDt<'_>) -> Result<Vec<u8>, GuestDtError> {
         if let Some(pcie) = &spec.pcie {
             pci::write(w, pcie, &spec.gic)?;
         }
-        chosen::write(w, &spec.chosen, stdout.as_deref())
+        chosen::write(w, &spec.chosen, stdout.as_deref(), spec.pcie.is_some())
     })?;
     w.finish()
 }

@@ -267,9 +267,11 @@ fn enter(cpu: usize, p: &Partition, vcpu: usize, entry: u64, x0: u64) -> ! {
     let m = &MAILBOX[cpu];
     m.power.store(Power::On as u8, Ordering::Release);
     defmt::debug!("cpu {=usize}: entering {=str} vCPU {=usize} at {=u64:#x}", cpu, p.name(), vcpu, entry);
+    crate::arch::el2_guest::configure();
     if let Some(g) = gic::v3::get() {
         vgic::init_cpu();
         for ppi in GUEST_TIMER_PPIS {
+            crate::irq::forward(ppi);
             if let Err(e) = g.enable_private(ppi) {
                 defmt::warn!("cpu {=usize}: timer PPI {=u32} not enabled: {}", cpu, ppi, e);
             }

@@ -14,8 +14,15 @@ pub(super) fn check(chosen: &Chosen<'_>) -> Result<(), GuestDtError> {
     Ok(())
 }
 
-/// `stdout` is the console's node path, if there is a console.
-pub(super) fn write(w: &mut Writer, chosen: &Chosen<'_>, stdout: Option<&str>) -> Result<(), GuestDtError> {
+/// `stdout` is the console's node path, if there is a console. With a PCIe
+/// host, `linux,pci-probe-only` tells the guest to keep the BARs the
+/// hypervisor assigned (its configuration space cannot move them).
+pub(super) fn write(
+    w: &mut Writer,
+    chosen: &Chosen<'_>,
+    stdout: Option<&str>,
+    pci: bool,
+) -> Result<(), GuestDtError> {
     w.node("chosen", |w| {
         if let Some(bootargs) = chosen.bootargs {
             w.string("bootargs", bootargs)?;
@@ -28,6 +35,9 @@ pub(super) fn write(w: &mut Writer, chosen: &Chosen<'_>, stdout: Option<&str>) -
             let end = initrd.base.saturating_add(initrd.size);
             w.u64("linux,initrd-start", initrd.base)?;
             w.u64("linux,initrd-end", end)?;
+        }
+        if pci {
+            w.u32("linux,pci-probe-only", 1)?;
         }
         Ok(())
     })?;

@@ -180,6 +180,8 @@ fn virt_guest_chosen_and_phandles() {
     assert_eq!(prop("/aliases", "serial0"), b"/pl011@9000000\0");
     assert_eq!(prop("/chosen", "linux,initrd-start"), 0x4200_0000u64.to_be_bytes());
     assert_eq!(prop("/chosen", "linux,initrd-end"), 0x4210_0000u64.to_be_bytes());
+    // A PCIe host: the guest keeps the hypervisor's BAR assignments.
+    assert_eq!(prop("/chosen", "linux,pci-probe-only"), be(&[1]));
     assert_eq!(prop("/intc@8000000", "phandle"), be(&[GIC_PHANDLE]));
     assert_eq!(prop("/apb-pclk", "phandle"), be(&[UART_CLOCK_PHANDLE]));
     assert_eq!((GIC_PHANDLE, UART_CLOCK_PHANDLE), (1, 2));

@@ -2,6 +2,7 @@
 
 pub mod boot;
 pub mod cache;
+pub mod el2_guest;
 pub mod exception;
 pub mod mmu;
 pub mod psci;
