@@ -51,6 +51,9 @@ pub fn all(root: &Path, sel: &Selection) -> Result<ExitCode> {
         host_tests(root, &mut tally)?;
     }
     qemu_suites(root, sel.suite.as_deref(), &mut tally)?;
+    for (ok, what) in crate::x86::run_suites(root, sel.suite.as_deref())? {
+        tally.record(ok, what);
+    }
     if !sel.no_miri && sel.suite.is_none() {
         println!("== miri ({})", MIRI_CRATES.join(", "));
         let ok = miri(root)?;
