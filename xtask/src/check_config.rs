@@ -115,7 +115,7 @@ mod tests {
         let ok = check("demo.toml", &example("qemu-virt-demo.toml"), |_| true);
         let ok = ok.unwrap_or_else(|e| panic!("{e}"));
         let mut lines = ok.lines();
-        assert_eq!(lines.next(), Some("demo.toml: ok (2 partitions)"));
+        assert_eq!(lines.next(), Some("demo.toml: ok (3 partitions)"));
         assert_eq!(
             lines.next(),
             Some(

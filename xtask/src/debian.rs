@@ -1,7 +1,8 @@
 //! Files from Debian's own arm64 packages, fetched with `apt-get download` on
 //! first use and cached under `target/cache/debian/`: nothing binary is kept
 //! in the repository. Today: the Raspberry Pi 4 device tree the firmware
-//! would pass (shipped in the arm64 kernel package).
+//! would pass (shipped in the arm64 kernel package), and the kernel and
+//! `busybox-static` a Linux partition guest is built from (`crate::linux`).
 
 use anyhow::{bail, Context, Result};
 use std::{
@@ -19,10 +20,20 @@ fn cache_dir(root: &Path) -> PathBuf {
     root.join("target/cache/debian")
 }
 
+fn is_root() -> bool {
+    cmd_output(Command::new("id").arg("-u")).is_ok_and(|s| s.trim() == "0")
+}
+
 fn ensure_arm64_architecture() -> Result<()> {
     let foreign = cmd_output(Command::new("dpkg").arg("--print-foreign-architectures"))
         .context("dpkg is needed to fetch Debian's arm64 packages")?;
     if !foreign.lines().any(|l| l.trim() == "arm64") {
+        if !is_root() {
+            bail!(
+                "dpkg does not know the arm64 architecture, needed to `apt-get download` Debian's \
+                 arm64 packages. As root run: dpkg --add-architecture arm64 && apt-get update"
+            );
+        }
         eprintln!("xtask: enabling the arm64 architecture in dpkg (for `apt-get download`)");
         run(Command::new("dpkg").args(["--add-architecture", "arm64"]))?;
         run(Command::new("apt-get").args(["update", "-q"]))?;
@@ -117,4 +128,57 @@ pub fn rpi4_dtb(root: &Path) -> Result<PathBuf> {
         extract(&deb, "./usr/lib/linux-image-*/broadcom/bcm2711-rpi-4-b.dtb", &dest)?;
     }
     Ok(dest)
+}
+
+/// The `busybox-static:arm64` package: a static arm64 userland in one binary.
+pub fn busybox_static(root: &Path) -> Result<PathBuf> {
+    download(root, "busybox-static:arm64", "busybox-static_")
+}
+
+/// Unpacks a whole `.deb` with `dpkg-deb -x` into a directory of the cache
+/// named after it (once: a stamp file marks a finished unpacking); returns
+/// the directory.
+pub fn unpack(deb: &Path) -> Result<PathBuf> {
+    let stem = deb.file_stem().and_then(|s| s.to_str()).with_context(|| format!("{}", deb.display()))?;
+    let dir = deb.with_file_name(format!("{stem}.unpacked"));
+    let stamp = dir.join(".bulkhead-unpacked");
+    if stamp.exists() {
+        return Ok(dir);
+    }
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir)?;
+    eprintln!("xtask: dpkg-deb -x {} {}", deb.display(), dir.display());
+    run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(&dir))?;
+    fs::write(&stamp, "")?;
+    Ok(dir)
+}
+
+/// The path of the host program `binary` (searched in `PATH` and the sbin
+/// directories), installing Debian's `package` with apt when it is missing
+/// and we are root; otherwise fails with the command to run.
+pub fn host_tool(binary: &str, package: &str) -> Result<PathBuf> {
+    let find = || {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        std::env::split_paths(&path)
+            .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
+            .map(|d| d.join(binary))
+            .find(|p| p.is_file())
+    };
+    if let Some(p) = find() {
+        return Ok(p);
+    }
+    if !is_root() {
+        bail!("{binary} is needed and missing. As root run: apt-get install {package}");
+    }
+    eprintln!("xtask: {binary} not found, installing {package}");
+    let install = || {
+        run(Command::new("apt-get")
+            .args(["install", "-y", "-q", "--no-install-recommends", package])
+            .env("DEBIAN_FRONTEND", "noninteractive"))
+    };
+    if install().is_err() {
+        run(Command::new("apt-get").args(["update", "-q"]))?;
+        install()?;
+    }
+    find().with_context(|| format!("installed {package} but found no {binary}"))
 }

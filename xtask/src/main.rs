@@ -5,10 +5,12 @@ mod check_config;
 mod debian;
 mod decode;
 mod fixtures;
+mod linux;
 mod provision;
 mod qemu;
 mod test;
 mod util;
+mod x86;
 
 use anyhow::{bail, Context, Result};
 use std::{
@@ -25,6 +27,10 @@ cargo xtask <command>
         boot it in QEMU with the devices the configuration names (its `qemu`
         key), stream the decoded defmt log, exit with the hypervisor's own
         status. Arguments after `--` go to QEMU unchanged (-smp, -m, -device ...).
+  run --board q35|q35-vtd|q35-amdvi [-- QEMU-ARGS...]
+        boot the x86_64 test kernel (x86-backends/testkernel) on QEMU q35
+        (plain, Intel VT-d, AMD-Vi), stream its decoded log, exit with its
+        status (isa-debug-exit's 33 shows as 0).
   test [--no-host] [--no-miri] [--suite SUBSTRING]
         host unit tests of every library crate, the in-QEMU suites, then the
         crates with unsafe code under Miri (one check); ends with
@@ -39,6 +45,11 @@ cargo xtask <command>
         parse and validate a partition configuration (see examples/*.toml):
         `FILE: ok (N partitions)` and a line per partition, or every error
         as `FILE:LINE:COL: message` and a non-zero exit.
+  linux [--qemu]
+        the Linux partition guest from Debian's arm64 packages (kernel 6.12,
+        busybox-static, modules): target/images/linux/{Image,initramfs.cpio.gz}.
+        --qemu boots them directly on QEMU virt (no hypervisor) with an NVMe
+        disk and checks the guest's `linux-guest:` lines.
   fixtures
         regenerate the device-tree test fixtures under target/dt-fixtures.
   provision
@@ -74,6 +85,7 @@ fn real_main() -> Result<ExitCode> {
             [file] => check_config::run(Path::new(file)),
             _ => bail!("check-config takes one FILE\n{HELP}"),
         },
+        "linux" => linux::cmd(&root, rest),
         "fixtures" => fixtures::generate(&root).map(|_| ExitCode::SUCCESS),
         "miri" => test::miri(&root).map(|ok| if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }),
         "provision" => provision_all(&root).map(|_| ExitCode::SUCCESS),
@@ -89,6 +101,7 @@ fn real_main() -> Result<ExitCode> {
 pub fn provision_all(root: &Path) -> Result<()> {
     provision::rust_targets(root)?;
     provision::qemu("aarch64", "qemu-system-arm")?;
+    provision::qemu("x86_64", x86::QEMU_PACKAGE)?;
     Ok(())
 }
 
@@ -129,8 +142,9 @@ fn parse_opts(args: &[String], default_board: &str) -> Result<Opts> {
             other => bail!("unknown option `{other}`\n{HELP}"),
         }
     }
-    if boards::board_by_name(&opts.board).is_none() {
-        let names: Vec<&str> = boards::BOARDS.iter().map(|b| b.name).collect();
+    if boards::board_by_name(&opts.board).is_none() && x86::board(&opts.board).is_none() {
+        let names: Vec<&str> =
+            boards::BOARDS.iter().map(|b| b.name).chain(x86::BOARDS.iter().map(|b| b.name)).collect();
         bail!("unknown board `{}`; boards: {}", opts.board, names.join(", "));
     }
     Ok(opts)
@@ -151,6 +165,12 @@ pub fn board_run(root: &Path, board: &str) -> Result<(Vec<String>, Option<PathBu
 fn cmd_run(root: &Path, args: &[String]) -> Result<ExitCode> {
     let opts = parse_opts(args, "qemu-virt")?;
     provision_all(root)?;
+    if let Some(board) = x86::board(&opts.board) {
+        if opts.config.is_some() {
+            bail!("--config is for the ARM boards; {} boots the x86 test kernel", board.name);
+        }
+        return x86::cmd_run(root, board, opts.passthrough);
+    }
     let config = match opts.config {
         Some(c) if c.as_os_str() == "none" => None,
         Some(c) => Some(c),
