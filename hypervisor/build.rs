@@ -70,8 +70,15 @@ fn embed(path: &Path, board: &str) -> String {
             }
             boards::config::KernelSource::Path(f) => files.push((f.clone(), dir.join(f))),
         }
-        if let Some(f) = &p.initramfs {
-            files.push((f.clone(), dir.join(f)));
+        match p.initramfs.as_deref().map(|f| (f, f.strip_prefix("builtin:"))) {
+            Some((f, Some(name))) => {
+                let g = guests.as_ref().unwrap_or_else(|| {
+                    panic!("partition {}: {f} needs BULKHEAD_GUESTS_DIR (cargo xtask builds it)", p.name)
+                });
+                files.push((f.to_owned(), g.join(format!("{name}.img"))));
+            }
+            Some((f, None)) => files.push((f.to_owned(), dir.join(f))),
+            None => {}
         }
         for (key, file) in files {
             if seen.contains(&key) {

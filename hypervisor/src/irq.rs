@@ -59,7 +59,12 @@ pub fn handle() {
         // guest's EOI of the linked virtual interrupt deactivates it.
         v3::priority_drop(intid);
         if crate::vcpu::power(crate::vcpu::this_cpu()) != crate::vcpu::Power::On {
-            defmt::warn!("IRQ {=u32} belongs to a guest, but no vCPU runs on this CPU", intid);
+            // A timer left armed by a guest that stopped: turn it off.
+            if crate::vcpu::GUEST_TIMER_PPIS.contains(&intid) {
+                crate::vcpu::quiesce_guest_timers();
+            } else {
+                defmt::warn!("IRQ {=u32} belongs to a guest, but no vCPU runs on this CPU", intid);
+            }
             v3::deactivate(intid);
         } else if let Err(e) = crate::vgic::inject_hw(intid) {
             defmt::warn!("IRQ {=u32} not injected: {}", intid, e);

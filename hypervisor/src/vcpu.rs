@@ -203,6 +203,7 @@ pub fn current() -> Option<(&'static Partition, usize)> {
 /// that called it (the stack is reset when the next vCPU enters).
 pub fn park() -> ! {
     let me = this_cpu();
+    quiesce_guest_timers();
     if let Some(m) = MAILBOX.get(me) {
         m.power.store(Power::Off as u8, Ordering::Release);
     }
@@ -210,6 +211,14 @@ pub fn park() -> ! {
         p.vcpu_stopped();
     }
     idle(me)
+}
+
+/// Turns off the EL1 timers a stopped vCPU leaves armed: their PPIs are
+/// level interrupts that would otherwise fire at a CPU with no guest.
+pub fn quiesce_guest_timers() {
+    // SAFETY: CNTV_CTL_EL0 / CNTP_CTL_EL0 of this CPU, whose guest stopped;
+    // clearing ENABLE drops the timer's interrupt output.
+    unsafe { asm!("msr cntv_ctl_el0, xzr", "msr cntp_ctl_el0, xzr", "isb", options(nomem, nostack)) };
 }
 
 /// Marks this CPU's vCPU off without parking (a reset about to re-post it).

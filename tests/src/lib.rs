@@ -271,6 +271,28 @@ pub fn suites() -> Vec<Suite> {
             timeout_secs: 90,
             ..base.clone()
         },
+        // An unmodified Debian arm64 kernel (6.12) in a partition with two
+        // vCPUs and 128 MiB backed at another physical address, driving
+        // its NVMe disk through the SMMU (stage 2 shared with its CPUs),
+        // beside a bare-metal partition whose memory stays intact.
+        Suite {
+            name: "virt-linux-nvme",
+            config: Some("examples/linux-nvme.toml"),
+            expect_lines: &[
+                "[linux] [    0.000000] Machine model: Bulkhead partition linux",
+                "[linux] linux-guest: booted 6.12",
+                "[linux] linux-guest: cpus online 0-1",
+                "[linux] linux-guest: nvme 1 MiB pattern written and read back: ok",
+                "[linux] linux-guest: pci 0000:00:01.0 1b36:0010 driver nvme",
+                "[linux] linux-guest: pci devices: 2",
+                "partition linux: SYSTEM_OFF",
+                "[victim] victim: memory intact after",
+                "all partitions stopped",
+            ],
+            forbid_lines: &["panic", "unexpected exception", "FAIL", "CHANGED", "SMMU F_", "belongs to a guest"],
+            timeout_secs: 180,
+            ..base.clone()
+        },
     ]
 }
 

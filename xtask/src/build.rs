@@ -47,7 +47,11 @@ pub fn hypervisor(root: &Path, spec: &BuildSpec) -> Result<Built> {
         Some(config) => {
             let config = fs::canonicalize(config).with_context(|| format!("{}", config.display()))?;
             for guest in builtin_guests(&config)? {
-                guest_image(root, &guest)?;
+                if guest == "linux" {
+                    linux_guest_images(root)?;
+                } else {
+                    guest_image(root, &guest)?;
+                }
             }
             cmd.env("BULKHEAD_CONFIG", &config).env("BULKHEAD_GUESTS_DIR", root.join("target/images/guests"));
         }
@@ -93,14 +97,41 @@ fn builtin_guests(config: &Path) -> Result<Vec<String>> {
     let mut names: Vec<String> = parsed
         .partitions
         .iter()
-        .filter_map(|p| match &p.kernel {
-            boards::config::KernelSource::Builtin(n) => Some(n.clone()),
-            boards::config::KernelSource::Path(_) => None,
+        .flat_map(|p| {
+            let kernel = match &p.kernel {
+                boards::config::KernelSource::Builtin(n) => Some(n.clone()),
+                boards::config::KernelSource::Path(_) => None,
+            };
+            let initramfs = p.initramfs.as_deref().and_then(|i| i.strip_prefix("builtin:"));
+            // `builtin:linux-initramfs` comes with `builtin:linux`.
+            kernel.into_iter().chain(initramfs.map(|i| i.trim_end_matches("-initramfs").to_owned()))
         })
         .collect();
     names.sort();
     names.dedup();
     Ok(names)
+}
+
+/// `builtin:linux` and `builtin:linux-initramfs`: the Debian guest
+/// (`cargo xtask linux`), copied where the hypervisor's build looks for
+/// builtin images, and the NVMe disk image the Linux demo's QEMU uses.
+fn linux_guest_images(root: &Path) -> Result<()> {
+    let g = crate::linux::guest(root)?;
+    let dir = root.join("target/images/guests");
+    fs::create_dir_all(&dir)?;
+    for (from, to) in [(&g.image, "linux.img"), (&g.initramfs, "linux-initramfs.img")] {
+        let dest = dir.join(to);
+        let same = fs::read(&dest).ok().is_some_and(|old| fs::read(from).ok().is_some_and(|new| new == old));
+        if !same {
+            fs::copy(from, &dest).with_context(|| format!("copying {}", from.display()))?;
+        }
+    }
+    let disk = root.join("target/images/linux/nvme.img");
+    if !disk.exists() {
+        let f = fs::File::create(&disk)?;
+        f.set_len(16 << 20)?;
+    }
+    Ok(())
 }
 
 /// Builds the bare-metal guest in `guests/<name>` (package `<name>-guest`) in

@@ -39,7 +39,6 @@ pub struct LinuxGuest {
 }
 
 /// Makes (or refreshes) `target/images/linux/{Image,initramfs.cpio.gz}`.
-#[allow(dead_code, reason = "for the hypervisor build of a configuration that names a Linux guest")]
 pub fn guest(root: &Path) -> Result<LinuxGuest> {
     Ok(build(root)?.guest)
 }

@@ -16,7 +16,8 @@
 //! cpus = [0]                   # physical CPUs (0-based, the board's /cpus order);
 //!                              # at least one; a CPU belongs to one partition
 //! kernel = "builtin:demo"      # "builtin:<guest>" or a path relative to this file
-//! initramfs = "initrd.img"     # optional, a path relative to this file
+//! initramfs = "initrd.img"     # optional, a path relative to this file, or
+//!                              # "builtin:linux-initramfs" (built by xtask)
 //! bootargs = "role=dma-owner"  # optional, the guest's /chosen/bootargs
 //! console = "virtual"          # "virtual" (default): the hypervisor's emulated PL011,
 //!                              # lines tagged with the partition name; or the name of
@@ -148,7 +149,7 @@ impl Config {
                     );
                 }
             }
-            if let Some(path) = p.initramfs.as_deref().filter(|p| !p.is_empty()) {
+            if let Some(path) = p.initramfs.as_deref().filter(|p| !p.is_empty() && !p.starts_with("builtin:")) {
                 if !exists(path) {
                     sink.push(
                         ErrorKind::FileNotFound,
