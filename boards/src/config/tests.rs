@@ -70,7 +70,8 @@ fn base_is_valid() {
 fn demo_example_parses() {
     let cfg = Config::parse(DEMO).unwrap_or_else(|e| panic!("{e:#?}"));
     assert_eq!(cfg.board, &qemu_virt::BOARD);
-    let [owner, victim] = cfg.partitions.as_slice() else { panic!("two partitions") };
+    let [owner, victim, greeter] = cfg.partitions.as_slice() else { panic!("three partitions") };
+    assert_eq!(greeter.cpus, [2, 3]);
     assert_eq!(owner.name, "dma-owner");
     assert_eq!(owner.cpus, [0]);
     assert_eq!(owner.kernel, KernelSource::Builtin("demo".into()));
@@ -536,7 +537,8 @@ fn queries() {
     let cfg = Config::parse(DEMO).unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(cfg.partition_of_cpu(0).map(|(i, p)| (i, p.name.as_str())), Some((0, "dma-owner")));
     assert_eq!(cfg.partition_of_cpu(1).map(|(i, _)| i), Some(1));
-    assert!(cfg.partition_of_cpu(2).is_none());
+    assert_eq!(cfg.partition_of_cpu(2).map(|(i, _)| i), Some(2));
+    assert!(cfg.partition_of_cpu(4).is_none());
     let edu = Bdf { bus: 0, dev: 1, func: 0 };
     assert_eq!(cfg.owner_of_pci(edu).map(|(i, _, d)| (i, d.name.as_str())), Some((0, "edu0")));
     assert!(cfg.owner_of_pci(Bdf { bus: 0, dev: 2, func: 0 }).is_none());
