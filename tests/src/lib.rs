@@ -58,6 +58,10 @@ pub struct Suite {
     /// Substrings that must appear in this order (each in a later line than
     /// the one before): what happened before what.
     pub expect_order: &'static [&'static str],
+    /// Disk images (paths from the repository root) whose first MiB must
+    /// hold the Linux guest's test pattern after the run (see
+    /// `guests/linux/init`): what the guest's driver wrote reached the disk.
+    pub disk_patterns: &'static [&'static str],
     /// Substrings that must appear in no decoded log line.
     pub forbid_lines: &'static [&'static str],
     /// Wall-clock limit; a run still going is killed and fails.
@@ -79,6 +83,7 @@ pub fn suites() -> Vec<Suite> {
         config: None,
         expect_lines: &[],
         expect_order: &[],
+        disk_patterns: &[],
         forbid_lines: &["panic", "unexpected exception"],
         timeout_secs: 60,
     };
@@ -283,13 +288,27 @@ pub fn suites() -> Vec<Suite> {
                 "[linux] linux-guest: booted 6.12",
                 "[linux] linux-guest: cpus online 0-1",
                 "[linux] linux-guest: nvme 1 MiB pattern written and read back: ok",
+                "[linux] linux-guest: virtio-blk 1 MiB pattern written and read back: ok",
                 "[linux] linux-guest: pci 0000:00:01.0 1b36:0010 driver nvme",
-                "[linux] linux-guest: pci devices: 2",
+                "[linux] linux-guest: pci 0000:00:03.0 1af4:1042 driver virtio-pci",
+                "[linux] linux-guest: pci devices: 3",
+                // Hostile DMA programmed by hand from Linux: blocked and
+                // traced with the partition's name, the victim intact.
+                "SMMU F_TRANSLATION: partition linux, device edu0 (StreamID 0x10, PCI 00:02.0) read of IPA 0x58100000..",
+                "SMMU F_TRANSLATION: partition linux, device edu0 (StreamID 0x10, PCI 00:02.0) write of IPA 0x58100000..",
+                "[linux] linux-guest: hostile: done",
                 "partition linux: SYSTEM_OFF",
-                "[victim] victim: memory intact after",
                 "all partitions stopped",
             ],
-            forbid_lines: &["panic", "unexpected exception", "FAIL", "CHANGED", "SMMU F_", "belongs to a guest"],
+            // Linux's poweroff stops its partition only; the victim checks
+            // its memory after the attack, still running.
+            expect_order: &[
+                "SMMU F_TRANSLATION: partition linux, device edu0 (StreamID 0x10, PCI 00:02.0) write of IPA 0x58100000..",
+                "partition linux stopped: the guest asked for SYSTEM_OFF",
+                "[victim] victim: memory intact after",
+            ],
+            disk_patterns: &["target/images/linux/nvme.img", "target/images/linux/vblk.img"],
+            forbid_lines: &["panic", "unexpected exception", "FAIL", "CHANGED", "belongs to a guest"],
             timeout_secs: 180,
             ..base.clone()
         },

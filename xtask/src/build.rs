@@ -126,9 +126,9 @@ fn linux_guest_images(root: &Path) -> Result<()> {
             fs::copy(from, &dest).with_context(|| format!("copying {}", from.display()))?;
         }
     }
-    let disk = root.join("target/images/linux/nvme.img");
-    if !disk.exists() {
-        let f = fs::File::create(&disk)?;
+    // Fresh, zeroed disks: what a run finds on them afterwards it wrote.
+    for name in ["nvme.img", "vblk.img"] {
+        let f = fs::File::create(root.join("target/images/linux").join(name))?;
         f.set_len(16 << 20)?;
     }
     Ok(())

@@ -140,6 +140,24 @@ fn suite_dtb(root: &Path, suite: &Suite) -> Result<Option<PathBuf>> {
     }
 }
 
+/// The Linux guest's test pattern (guests/linux/init): 16384 lines of 64
+/// bytes, `bulkhead <offset as %08x> <index as %045d>\n`.
+fn linux_pattern() -> Vec<u8> {
+    (0..16384u32).flat_map(|i| format!("bulkhead {:08x} {:045}\n", i * 64, i).into_bytes()).collect()
+}
+
+/// Whether the first MiB of `disk` is the Linux guest's pattern.
+fn check_disk_pattern(disk: &Path) -> Result<()> {
+    let want = linux_pattern();
+    let mut got = vec![0u8; want.len()];
+    let mut f = std::fs::File::open(disk)?;
+    std::io::Read::read_exact(&mut f, &mut got)?;
+    match got.iter().zip(&want).position(|(a, b)| a != b) {
+        None => Ok(()),
+        Some(at) => anyhow::bail!("the guest's pattern is not on the disk (first difference at byte {at})"),
+    }
+}
+
 /// The suite's QEMU arguments: its configuration's devices, then its own.
 fn suite_qemu_args(root: &Path, suite: &Suite) -> Result<Vec<String>> {
     let mut args = match suite.config {
@@ -176,6 +194,11 @@ fn run_suite(root: &Path, suite: &Suite, built: &build::Built, tally: &mut Tally
     for want in suite.expect_lines {
         if !out.lines.iter().any(|l| l.text.contains(want)) {
             problems.push(format!("no log line contains {want:?}"));
+        }
+    }
+    for disk in suite.disk_patterns {
+        if let Err(e) = check_disk_pattern(&root.join(disk)) {
+            problems.push(format!("{disk}: {e}"));
         }
     }
     let mut from = 0;
