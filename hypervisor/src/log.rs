@@ -34,6 +34,14 @@ pub fn set_console(base: usize, clock_hz: Option<u32>) {
     CONSOLE_BASE.store(base, Ordering::Release);
 }
 
+/// The console UART, once one is set (its receive side carries what the
+/// user types to the partitions).
+pub fn console_uart() -> Option<Pl011> {
+    let base = CONSOLE_BASE.load(Ordering::Acquire);
+    // SAFETY: `base` was validated by `set_console`.
+    (base != 0).then(|| unsafe { Pl011::new(base) })
+}
+
 /// From now on several CPUs may log: frames are serialised by the lock.
 pub fn enable_shared() {
     SHARED.store(true, Ordering::Release);

@@ -59,11 +59,15 @@ struct Mailbox {
     requests: AtomicU32,
     /// Virtual SGIs (bit n: SGI n) other vCPUs sent to this one.
     sgis: AtomicU32,
+    /// Purely virtual interrupts (INTID bitmap) posted for this vCPU, such
+    /// as its virtual console's.
+    virqs: [AtomicU32; 32],
 }
 
 const REQ_STOP: u32 = 1 << 0;
 const REQ_FAULT: u32 = 1 << 1;
 const REQ_SGI: u32 = 1 << 2;
+const REQ_VIRQ: u32 = 1 << 3;
 
 static MAILBOX: [Mailbox; boot::MAX_CPUS] = [const {
     Mailbox {
@@ -74,6 +78,7 @@ static MAILBOX: [Mailbox; boot::MAX_CPUS] = [const {
         context: AtomicU64::new(0),
         requests: AtomicU32::new(0),
         sgis: AtomicU32::new(0),
+        virqs: [const { AtomicU32::new(0) }; 32],
     }
 }; boot::MAX_CPUS];
 
@@ -132,6 +137,15 @@ pub fn request_sgi(cpu: usize, sgi: u32) {
     }
 }
 
+/// Makes virtual interrupt `intid` (no physical one behind it) pending for
+/// the vCPU on physical CPU `cpu`.
+pub fn request_virq(cpu: usize, intid: u32) {
+    let Some(m) = MAILBOX.get(cpu) else { return };
+    let Some(w) = m.virqs.get((intid / 32) as usize) else { return };
+    w.fetch_or(1 << (intid % 32), Ordering::AcqRel);
+    request(cpu, REQ_VIRQ);
+}
+
 /// Asks physical CPU `cpu` to announce its partition's new fault record.
 pub fn request_fault_irq(cpu: usize) {
     request(cpu, REQ_FAULT);
@@ -184,6 +198,18 @@ pub fn serve_requests() {
             sgis &= sgis - 1;
             if let Err(e) = vgic::inject_virtual(sgi) {
                 defmt::warn!("cpu {=usize}: SGI {=u32} not injected: {}", me, sgi, e);
+            }
+        }
+    }
+    if req & REQ_VIRQ != 0 && power(me) == Power::On {
+        for (n, w) in m.virqs.iter().enumerate() {
+            let mut bits = w.swap(0, Ordering::AcqRel);
+            while bits != 0 {
+                let intid = n as u32 * 32 + bits.trailing_zeros();
+                bits &= bits - 1;
+                if let Err(e) = vgic::inject_virtual(intid) {
+                    defmt::warn!("cpu {=usize}: virtual IRQ {=u32} not injected: {}", me, intid, e);
+                }
             }
         }
     }

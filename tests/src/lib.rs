@@ -62,6 +62,9 @@ pub struct Suite {
     /// hold the Linux guest's test pattern after the run (see
     /// `guests/linux/init`): what the guest's driver wrote reached the disk.
     pub disk_patterns: &'static [&'static str],
+    /// Text typed into the board's console once a decoded line contains the
+    /// trigger: (trigger, text).
+    pub input: &'static [(&'static str, &'static str)],
     /// Substrings that must appear in no decoded log line.
     pub forbid_lines: &'static [&'static str],
     /// Wall-clock limit; a run still going is killed and fails.
@@ -84,6 +87,7 @@ pub fn suites() -> Vec<Suite> {
         expect_lines: &[],
         expect_order: &[],
         disk_patterns: &[],
+        input: &[],
         forbid_lines: &["panic", "unexpected exception"],
         timeout_secs: 60,
     };
@@ -297,6 +301,8 @@ pub fn suites() -> Vec<Suite> {
                 "SMMU F_TRANSLATION: partition linux, device edu0 (StreamID 0x10, PCI 00:02.0) read of IPA 0x58100000..",
                 "SMMU F_TRANSLATION: partition linux, device edu0 (StreamID 0x10, PCI 00:02.0) write of IPA 0x58100000..",
                 "[linux] linux-guest: hostile: done",
+                "console input goes to partition linux",
+                "[linux] typed-42",
                 "partition linux: SYSTEM_OFF",
                 "all partitions stopped",
             ],
@@ -308,6 +314,8 @@ pub fn suites() -> Vec<Suite> {
                 "[victim] victim: memory intact after",
             ],
             disk_patterns: &["target/images/linux/nvme.img", "target/images/linux/vblk.img"],
+            // The console takes input: a command typed into Linux's shell.
+            input: &[("[linux] linux-guest: shell", "echo typed-$((6*7)); poweroff -f\n")],
             forbid_lines: &["panic", "unexpected exception", "FAIL", "CHANGED", "belongs to a guest"],
             timeout_secs: 180,
             ..base.clone()

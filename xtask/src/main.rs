@@ -1,5 +1,6 @@
 //! `cargo xtask`: every step a person would otherwise type. See `--help`.
 
+mod bench_guest;
 mod build;
 mod check_config;
 mod debian;
@@ -50,6 +51,11 @@ cargo xtask <command>
         busybox-static, modules): target/images/linux/{Image,initramfs.cpio.gz}.
         --qemu boots them directly on QEMU virt (no hypervisor) with an NVMe
         disk and checks the guest's `linux-guest:` lines.
+  bench-guest [--runs N] [--verbose]
+        the Linux guest's NVMe O_DIRECT workload (`bulkhead.bench`) in a
+        partition (examples/linux-bench.toml) and with the same kernel,
+        bootargs and devices booted directly on QEMU virt, N runs each
+        (default 3): a table of medians (boot time, MiB/s) and the ratios.
   fixtures
         regenerate the device-tree test fixtures under target/dt-fixtures.
   provision
@@ -86,6 +92,7 @@ fn real_main() -> Result<ExitCode> {
             _ => bail!("check-config takes one FILE\n{HELP}"),
         },
         "linux" => linux::cmd(&root, rest),
+        "bench-guest" => bench_guest::cmd(&root, rest),
         "fixtures" => fixtures::generate(&root).map(|_| ExitCode::SUCCESS),
         "miri" => test::miri(&root).map(|ok| if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }),
         "provision" => provision_all(&root).map(|_| ExitCode::SUCCESS),
@@ -188,6 +195,7 @@ fn cmd_run(root: &Path, args: &[String]) -> Result<ExitCode> {
     };
     extra.extend(opts.passthrough);
     let run = qemu::Run {
+        input: qemu::Input::Terminal,
         binary: "qemu-system-aarch64".into(),
         board_args,
         image: built.image,

@@ -34,6 +34,20 @@ pub struct Run {
     pub timeout: Option<Duration>,
     /// Print lines as they arrive, with this prefix.
     pub echo: Option<String>,
+    /// What QEMU's serial console reads.
+    pub input: Input,
+}
+
+/// What the run types into the board's console.
+#[derive(Clone, Debug, Default)]
+pub enum Input {
+    /// Nothing.
+    #[default]
+    None,
+    /// The user's terminal (`cargo xtask run`).
+    Terminal,
+    /// Each text, once a decoded line containing its trigger appeared.
+    Script(Vec<(String, String)>),
 }
 
 /// What a run produced.
@@ -89,11 +103,21 @@ impl Run {
     pub fn execute(&self) -> Result<Outcome> {
         let mut decoder = LogDecoder::new(&self.elf)?;
         let mut cmd = self.command();
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let stdin = match &self.input {
+            Input::None => Stdio::null(),
+            Input::Terminal => Stdio::inherit(),
+            Input::Script(_) => Stdio::piped(),
+        };
+        cmd.stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped());
         let start = Instant::now();
         let mut child = cmd.spawn().with_context(|| format!("starting {}", self.binary))?;
         let mut stdout = child.stdout.take().expect("piped");
         let mut stderr = child.stderr.take().expect("piped");
+        let mut typing = child.stdin.take();
+        let mut script: Vec<(String, String)> = match &self.input {
+            Input::Script(s) => s.clone(),
+            _ => Vec::new(),
+        };
         let (tx, rx) = mpsc::channel::<Vec<u8>>();
         let reader = thread::spawn(move || {
             let mut buf = [0u8; 4096];
@@ -116,6 +140,13 @@ impl Run {
                     for line in decoder.feed(&bytes) {
                         if let Some(prefix) = &self.echo {
                             println!("{prefix}{}", line.text);
+                        }
+                        if let (Some(pos), Some(tty)) =
+                            (script.iter().position(|(trigger, _)| line.text.contains(trigger.as_str())), typing.as_mut())
+                        {
+                            let (_, text) = script.remove(pos);
+                            let _ = std::io::Write::write_all(tty, text.as_bytes());
+                            let _ = std::io::Write::flush(tty);
                         }
                         lines.push(line);
                     }

@@ -172,6 +172,7 @@ fn run_suite(root: &Path, suite: &Suite, built: &build::Built, tally: &mut Tally
     println!("== qemu {} ({})", suite.name, suite.board);
     let (board_args, _) = crate::board_run(root, suite.board)?;
     let run = qemu::Run {
+        input: qemu::Input::Script(suite.input.iter().map(|(t, x)| (t.to_string(), x.to_string())).collect()),
         binary: "qemu-system-aarch64".into(),
         board_args,
         image: built.image.clone(),

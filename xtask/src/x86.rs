@@ -46,6 +46,8 @@ pub struct Board {
 pub const BOARDS: &[Board] = &[
     Board { name: "q35", about: "QEMU q35, no IOMMU", iommu: &[] },
     Board { name: "q35-vtd", about: "QEMU q35 with Intel VT-d", iommu: &["-device", "intel-iommu"] },
+    Board { name: "q35-vtd39", about: "QEMU q35 with Intel VT-d, 39-bit (3-level) tables", iommu: &["-device", "intel-iommu,aw-bits=39"] },
+    Board { name: "q35-vtd48", about: "QEMU q35 with Intel VT-d, 48-bit (4-level) tables", iommu: &["-device", "intel-iommu,aw-bits=48"] },
     // With the default pt=on QEMU's AMD-Vi passes emulated devices through
     // whatever the device table says; pt=off makes it translate them.
     Board { name: "q35-amdvi", about: "QEMU q35 with AMD-Vi", iommu: &["-device", "amd-iommu,pt=off"] },
@@ -126,6 +128,7 @@ fn cargo_target_dir(root: &Path) -> PathBuf {
 
 fn qemu_run(board: &Board, elf: PathBuf, append: Option<String>, extra: Vec<String>) -> qemu::Run {
     qemu::Run {
+        input: qemu::Input::None,
         binary: QEMU.into(),
         board_args: board.qemu_args(),
         image: elf.clone(),
@@ -191,9 +194,26 @@ pub fn suites() -> Vec<Suite> {
         Suite {
             name: "x86-q35-vtd",
             board: "q35-vtd",
-            append: "bulkhead.acpi-has=DMAR bulkhead.acpi-lacks=IVRS",
+            // The platform cases only: the VT-d driver's run on the boards below.
+            append: "bulkhead.acpi-has=DMAR bulkhead.acpi-lacks=IVRS bulkhead.selftest=boot_long_mode,serial_and_defmt,pci_finds_edu,edu_dma_identity,acpi_rsdp_found",
             expect_lines: &["ACPI table DMAR", "selftest: 5 passed, 0 failed"],
             timeout_secs: 30,
+        },
+        // The VT-d driver (platform cases first: edu_dma_identity runs before
+        // translation is on), with 3-level and 4-level second-level tables.
+        Suite {
+            name: "x86-q35-vtd-aw39",
+            board: "q35-vtd39",
+            append: "bulkhead.acpi-has=DMAR",
+            expect_lines: &["3-level second-level table", "reason 0x05", "reason 0x06", "reason 0x02", "selftest: 11 passed, 0 failed"],
+            timeout_secs: 60,
+        },
+        Suite {
+            name: "x86-q35-vtd-aw48",
+            board: "q35-vtd48",
+            append: "bulkhead.acpi-has=DMAR",
+            expect_lines: &["4-level second-level table", "reason 0x05", "reason 0x06", "reason 0x02", "selftest: 11 passed, 0 failed"],
+            timeout_secs: 60,
         },
         Suite {
             name: "x86-q35-amdvi",

@@ -1,5 +1,6 @@
-//! ARM PrimeCell PL011 UART (ARM DDI 0183), transmit side only: the console
-//! carries binary defmt frames, decoded on the host.
+//! ARM PrimeCell PL011 UART (ARM DDI 0183): the console carries binary defmt
+//! frames out, decoded on the host; what the user types comes in and goes to
+//! a partition's virtual console.
 
 use tock_registers::{
     interfaces::{Readable, Writeable},
@@ -12,6 +13,8 @@ register_bitfields! {u32,
     FR [
         /// Transmit FIFO full.
         TXFF OFFSET(5) NUMBITS(1) [],
+        /// Receive FIFO empty.
+        RXFE OFFSET(4) NUMBITS(1) [],
         /// UART busy transmitting.
         BUSY OFFSET(3) NUMBITS(1) []
     ],
@@ -45,6 +48,8 @@ register_structs! {
         (0x2c => lcr_h: WriteOnly<u32, LCR_H::Register>),
         (0x30 => cr: WriteOnly<u32, CR::Register>),
         (0x34 => _reserved2),
+        (0x38 => imsc: ReadWrite<u32>),
+        (0x3c => _reserved3),
         (0x44 => icr: WriteOnly<u32>),
         (0x48 => @END),
     }
@@ -99,6 +104,19 @@ impl Pl011 {
         }
         r.lcr_h.write(LCR_H::WLEN::EightBit + LCR_H::FEN::SET);
         r.cr.write(CR::UARTEN::SET + CR::TXE::SET + CR::RXE::SET);
+    }
+
+    /// The next received byte, if any.
+    pub fn read_byte(&self) -> Option<u8> {
+        let r = self.regs();
+        (!r.fr.is_set(FR::RXFE)).then(|| r.dr.get() as u8)
+    }
+
+    /// Raises the UART's interrupt when data arrives (UARTIMSC.RXIM and
+    /// RTIM: FIFO level and receive timeout).
+    pub fn enable_rx_interrupt(&self) {
+        let r = self.regs();
+        r.imsc.set(r.imsc.get() | 1 << 4 | 1 << 6);
     }
 
     /// Queues bytes for transmission.

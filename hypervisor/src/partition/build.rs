@@ -96,10 +96,56 @@ pub fn build(platform: &Platform<'_>, online: usize) -> Result<usize, BuildError
             policy_name(p.config.fault_policy)
         );
     }
+    console_input(platform);
     for p in parts.iter() {
         p.start();
     }
     Ok(parts.len())
+}
+
+/// Which partition gets what the user types.
+static INPUT_FOCUS: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+/// Ctrl-]: moves the input focus to the next partition with a virtual console.
+const FOCUS_KEY: u8 = 0x1d;
+
+/// The console's receive interrupt carries typed bytes to the partition in
+/// focus: the first one with a virtual console, then the next at each
+/// Ctrl-].
+fn console_input(platform: &Platform<'_>) {
+    let (Some(uart), Some(gic), Some(irq)) =
+        (crate::log::console_uart(), crate::gic::v3::get(), platform.uart.as_ref().and_then(|u| u.irq))
+    else {
+        return;
+    };
+    let Some(first) = super::all().iter().position(|p| p.has_virtual_console()) else { return };
+    INPUT_FOCUS.store(first, Ordering::Release);
+    if irq::register(irq.intid(), on_console_rx).is_err() || gic.enable_spi(irq.intid(), false).is_err() {
+        defmt::warn!("console input not available (interrupt {=u32})", irq.intid());
+        return;
+    }
+    uart.enable_rx_interrupt();
+    defmt::info!("console input goes to partition {=str} (Ctrl-] for the next)", super::all()[first].name());
+}
+
+fn on_console_rx(_intid: u32) {
+    let Some(uart) = crate::log::console_uart() else { return };
+    let parts = super::all();
+    while let Some(b) = uart.read_byte() {
+        if b == FOCUS_KEY {
+            let from = INPUT_FOCUS.load(Ordering::Acquire);
+            let next = (1..=parts.len())
+                .map(|k| (from + k) % parts.len())
+                .find(|&i| parts[i].has_virtual_console() && !parts[i].is_stopped());
+            if let Some(n) = next {
+                INPUT_FOCUS.store(n, Ordering::Release);
+                defmt::info!("console input goes to partition {=str}", parts[n].name());
+            }
+            continue;
+        }
+        if let Some(p) = parts.get(INPUT_FOCUS.load(Ordering::Acquire)) {
+            p.console_input(b);
+        }
+    }
 }
 
 fn policy_name(p: boards::config::FaultPolicy) -> &'static str {
@@ -458,6 +504,7 @@ fn build_one(
         },
         fault_page: Some((fault_ipa, to_pa(fault_ipa)?)),
         console,
+        console_irq: guest_uart.map(|u| u.irq.intid()),
         ecam: vecam,
         gic: vgic,
         pci,

@@ -120,6 +120,8 @@ pub struct Partition {
     /// Guest and host address of the fault record page.
     pub fault_page: Option<(u64, u64)>,
     console: Option<VirtualPl011>,
+    /// The INTID of its virtual console's interrupt.
+    console_irq: Option<u32>,
     ecam: Option<VirtualEcam>,
     gic: Option<VirtualGicV3>,
     /// Its PCI functions.
@@ -207,10 +209,15 @@ impl Partition {
     /// emulated at that address.
     pub fn emulate(&self, acc: &Access, x: &mut [u64; 31]) -> bool {
         if let Some(uart) = self.console.as_ref().filter(|u| u.claims(acc.ipa)) {
-            if acc.write {
-                uart.write(acc.ipa, acc.store_value(x), self.name());
+            let raise = if acc.write {
+                uart.write(acc.ipa, acc.store_value(x), self.name())
             } else {
                 acc.complete_load(x, uart.read(acc.ipa));
+                // More typed bytes wait after this one: keep it pending.
+                uart.rx_interrupt()
+            };
+            if raise {
+                self.raise_console_irq();
             }
             return true;
         }
@@ -231,6 +238,28 @@ impl Partition {
             return true;
         }
         false
+    }
+
+    /// Whether the partition has a virtual console (it can take input).
+    pub fn has_virtual_console(&self) -> bool {
+        self.console.is_some()
+    }
+
+    /// A byte the user typed, for its virtual console.
+    pub fn console_input(&self, byte: u8) {
+        let Some(uart) = &self.console else { return };
+        if !uart.push_input(byte) {
+            return;
+        }
+        if uart.rx_interrupt() {
+            self.raise_console_irq();
+        }
+    }
+
+    fn raise_console_irq(&self) {
+        if let (Some(intid), Some(cpu)) = (self.console_irq, self.cpu_of(0)) {
+            vcpu::request_virq(cpu, intid);
+        }
     }
 
     /// Logs `line` unless the partition's fault lines are being rate

@@ -25,8 +25,15 @@ const MIS: u64 = 0x040;
 const ID_BASE: u64 = 0xfe0;
 const IDS: [u8; 8] = [0x11, 0x10, 0x34, 0x00, 0x0d, 0xf0, 0x05, 0xb1];
 
+/// UARTIMSC / UARTRIS bits: receive (RXIM) and receive timeout (RTIM).
+const RX_BITS: u32 = 1 << 4 | 1 << 6;
+/// UARTIMSC offset.
+const IMSC: u64 = 0x038;
+
 /// Longest line kept before it is flushed anyway.
 const LINE: usize = 120;
+/// Typed bytes waiting for the guest.
+const RX_FIFO: usize = 64;
 
 /// One partition's virtual PL011.
 pub struct VirtualPl011 {
@@ -34,12 +41,18 @@ pub struct VirtualPl011 {
     pub base: u64,
     control: Mutex<[u32; 10]>,
     line: Mutex<heapless::String<LINE>>,
+    rx: Mutex<heapless::Deque<u8, RX_FIFO>>,
 }
 
 impl VirtualPl011 {
     /// A UART at guest-physical `base`.
     pub const fn new(base: u64) -> Self {
-        Self { base, control: Mutex::new([0; 10]), line: Mutex::new(heapless::String::new()) }
+        Self {
+            base,
+            control: Mutex::new([0; 10]),
+            line: Mutex::new(heapless::String::new()),
+            rx: Mutex::new(heapless::Deque::new()),
+        }
     }
 
     /// Whether `ipa` is one of its registers.
@@ -51,25 +64,54 @@ impl VirtualPl011 {
     pub fn read(&self, ipa: u64) -> u64 {
         let off = ipa - self.base;
         match off {
-            FR => FR_TXFE | FR_RXFE,
-            RIS | MIS => 0,
+            DR => self.rx.lock().pop_front().map_or(0, u64::from),
+            FR => FR_TXFE | if self.rx.lock().is_empty() { FR_RXFE } else { 0 },
+            RIS => u64::from(self.rx_status()),
+            MIS => u64::from(self.rx_status() & self.imsc()),
             o if CONTROL.contains(&o) => u64::from(self.control.lock()[((o - CONTROL.start) / 4) as usize]),
             o if (ID_BASE..ID_BASE + 32).contains(&o) && o % 4 == 0 => u64::from(IDS[((o - ID_BASE) / 4) as usize]),
             _ => 0,
         }
     }
 
+    fn imsc(&self) -> u32 {
+        self.control.lock()[((IMSC - CONTROL.start) / 4) as usize]
+    }
+
+    /// UARTRIS receive bits: set while typed bytes wait.
+    fn rx_status(&self) -> u32 {
+        if self.rx.lock().is_empty() {
+            0
+        } else {
+            RX_BITS
+        }
+    }
+
+    /// Whether the guest wants an interrupt now: data waits and it unmasked
+    /// the receive interrupts.
+    pub fn rx_interrupt(&self) -> bool {
+        self.rx_status() & self.imsc() != 0
+    }
+
+    /// A byte the user typed for this partition; false if its FIFO is full.
+    pub fn push_input(&self, byte: u8) -> bool {
+        self.rx.lock().push_back(byte).is_ok()
+    }
+
     /// A guest write of `value` to the register at `ipa`; `tag` names the
-    /// partition on the output.
-    pub fn write(&self, ipa: u64, value: u64, tag: &str) {
+    /// partition on the output. True if the write unmasked a pending
+    /// receive interrupt.
+    pub fn write(&self, ipa: u64, value: u64, tag: &str) -> bool {
         let off = ipa - self.base;
         match off {
             DR => self.put(value as u8, tag),
             o if CONTROL.contains(&o) && o != RIS && o != MIS => {
                 self.control.lock()[((o - CONTROL.start) / 4) as usize] = value as u32;
+                return o == IMSC && self.rx_interrupt();
             }
             _ => {}
         }
+        false
     }
 
     fn put(&self, byte: u8, tag: &str) {
