@@ -69,9 +69,11 @@ struct OursCached<'a> {
 
 impl Contestant for OursCached<'_> {
     type Handle = Allocation;
+    #[inline(always)]
     fn alloc(&mut self, pages: u64) -> Option<Allocation> {
         self.a.alloc(self.alloc_cpu, pages, self.limit).ok()
     }
+    #[inline(always)]
     fn free(&mut self, h: Allocation) {
         self.a.free(self.free_cpu, h).unwrap();
     }
@@ -86,9 +88,11 @@ struct OursHandle<'a> {
 
 impl Contestant for OursHandle<'_> {
     type Handle = Allocation;
+    #[inline(always)]
     fn alloc(&mut self, pages: u64) -> Option<Allocation> {
         self.alloc.alloc(pages, self.limit).ok()
     }
+    #[inline(always)]
     fn free(&mut self, h: Allocation) {
         match &mut self.free {
             Some(f) => f.free(h).unwrap(),
@@ -105,9 +109,11 @@ struct OursRange {
 
 impl Contestant for OursRange {
     type Handle = (Iova, u64);
+    #[inline(always)]
     fn alloc(&mut self, pages: u64) -> Option<(Iova, u64)> {
         self.r.alloc(pages, self.limit).ok().map(|a| (a, pages))
     }
+    #[inline(always)]
     fn free(&mut self, (a, pages): (Iova, u64)) {
         self.r.free(a, pages).unwrap();
     }
@@ -117,10 +123,12 @@ struct VmAllocator(vm_allocator::AddressAllocator);
 
 impl Contestant for VmAllocator {
     type Handle = vm_allocator::RangeInclusive;
+    #[inline(always)]
     fn alloc(&mut self, pages: u64) -> Option<Self::Handle> {
         // Top-down like Linux and ours.
         self.0.allocate(pages * G, pages.next_power_of_two() * G, vm_allocator::AllocPolicy::LastMatch).ok()
     }
+    #[inline(always)]
     fn free(&mut self, h: Self::Handle) {
         self.0.free(&h).unwrap();
     }
@@ -130,9 +138,11 @@ struct Buddy(buddy_system_allocator::FrameAllocator<33>);
 
 impl Contestant for Buddy {
     type Handle = (usize, usize);
+    #[inline(always)]
     fn alloc(&mut self, pages: u64) -> Option<(usize, usize)> {
         self.0.alloc(pages as usize).map(|s| (s, pages as usize))
     }
+    #[inline(always)]
     fn free(&mut self, (s, n): (usize, usize)) {
         self.0.dealloc(s, n);
     }
@@ -142,9 +152,11 @@ struct RangeAlloc(range_alloc::RangeAllocator<u64>);
 
 impl Contestant for RangeAlloc {
     type Handle = core::ops::Range<u64>;
+    #[inline(always)]
     fn alloc(&mut self, pages: u64) -> Option<Self::Handle> {
         self.0.allocate_range_aligned(pages, pages.next_power_of_two()).ok()
     }
+    #[inline(always)]
     fn free(&mut self, h: Self::Handle) {
         self.0.free_range(h);
     }
@@ -154,9 +166,11 @@ struct OffsetAlloc(offset_allocator::Allocator);
 
 impl Contestant for OffsetAlloc {
     type Handle = offset_allocator::Allocation;
+    #[inline(always)]
     fn alloc(&mut self, pages: u64) -> Option<Self::Handle> {
         self.0.allocate(pages as u32)
     }
+    #[inline(always)]
     fn free(&mut self, h: Self::Handle) {
         self.0.free(h);
     }

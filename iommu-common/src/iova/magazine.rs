@@ -10,13 +10,16 @@
 //! Nothing here locks: the caller holds the CPU's lock (for [`CpuRcache`]) or
 //! the class's depot lock (for [`Depot`]); `allocator.rs` puts it together.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::mem;
 
 use super::IovaError;
 
 /// Page numbers per magazine (Linux uses 127, to fit its header in 1 KiB).
+/// A power of two: `magazine.rs` masks indices with it.
 pub const MAGAZINE_SIZE: usize = 128;
+const _: () = assert!(MAGAZINE_SIZE.is_power_of_two());
 
 /// Size classes: 1, 2, 4, 8, 16 and 32 pages.
 pub(crate) const CLASSES: usize = 6;
@@ -41,92 +44,122 @@ pub(crate) const fn class_pages(class: usize) -> u64 {
     1 << class
 }
 
-/// A fixed-capacity stack of page numbers. The buffer is allocated once and
-/// never grows, so pushes and pops never reach the heap.
+/// A fixed-capacity stack of page numbers: a boxed array and a count, so a
+/// push or pop is one indexed access with no capacity check or growth path,
+/// and trading a magazine moves two words.
 #[derive(Debug)]
 pub(crate) struct Magazine {
-    pfns: Vec<u64>,
+    len: usize,
+    pfns: Box<[u64; MAGAZINE_SIZE]>,
 }
 
 impl Magazine {
     pub(crate) fn new() -> Result<Self, IovaError> {
-        let mut pfns = Vec::new();
-        pfns.try_reserve_exact(MAGAZINE_SIZE).map_err(|_| IovaError::NoMemory)?;
-        Ok(Self { pfns })
+        // `Box::new` would abort on a refused allocation: go through a
+        // vector, which can report it.
+        let mut v = Vec::new();
+        v.try_reserve_exact(MAGAZINE_SIZE).map_err(|_| IovaError::NoMemory)?;
+        v.resize(MAGAZINE_SIZE, 0);
+        let pfns = v.into_boxed_slice().try_into().map_err(|_| IovaError::NoMemory)?;
+        Ok(Self { len: 0, pfns })
     }
 
-    #[cfg(all(test, not(loom)))]
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.pfns.len()
+        self.len
     }
 
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
-        self.pfns.is_empty()
+        self.len == 0
     }
 
+    #[inline]
     pub(crate) fn is_full(&self) -> bool {
-        self.pfns.len() >= MAGAZINE_SIZE
+        self.len >= MAGAZINE_SIZE
     }
 
     /// Adds a page number; the caller checked [`Self::is_full`].
+    #[inline]
     pub(crate) fn push(&mut self, pfn: u64) {
         debug_assert!(!self.is_full());
-        self.pfns.push(pfn);
+        // `len < MAGAZINE_SIZE` here, so the mask changes nothing; it only
+        // spares the bounds check the caller's `is_full` already did.
+        self.pfns[self.len % MAGAZINE_SIZE] = pfn;
+        self.len += 1;
     }
 
     /// Takes a page number whose `pages`-page range ends at or below `limit`
     /// (an exclusive page number). The most recently freed one if it fits
     /// (the common case, and the warmest in the IOTLB's neighbourhood), else
     /// the first that does (Linux's `iova_magazine_pop`).
+    #[inline]
     pub(crate) fn pop_below(&mut self, pages: u64, limit: u64) -> Option<u64> {
-        let last = *self.pfns.last()?;
+        let top = self.len.checked_sub(1)?;
+        // `len <= MAGAZINE_SIZE`: as in `push`, the mask only drops a check.
+        let last = self.pfns[top % MAGAZINE_SIZE];
         if last + pages <= limit {
-            self.pfns.pop()
+            self.len = top;
+            Some(last)
         } else {
-            let i = self.pfns.iter().position(|&p| p + pages <= limit)?;
-            Some(self.pfns.swap_remove(i))
+            self.pop_below_slow(pages, limit)
         }
+    }
+
+    /// [`Self::pop_below`] when the top does not fit: a linear search, the
+    /// last page number moved into the hole.
+    #[cold]
+    #[inline(never)]
+    fn pop_below_slow(&mut self, pages: u64, limit: u64) -> Option<u64> {
+        let i = self.pfns[..self.len].iter().position(|&p| p + pages <= limit)?;
+        let pfn = self.pfns[i];
+        self.len -= 1;
+        self.pfns[i] = self.pfns[self.len];
+        Some(pfn)
     }
 
     /// Empties the magazine, yielding its page numbers.
     pub(crate) fn drain(&mut self) -> impl Iterator<Item = u64> + '_ {
-        self.pfns.drain(..)
+        let n = mem::take(&mut self.len);
+        self.pfns[..n].iter().copied()
     }
+}
+
+/// One class of a CPU's cache: its loaded and previous magazines, side by
+/// side (one cache line holds both).
+#[derive(Debug)]
+struct ClassCache {
+    loaded: Magazine,
+    prev: Magazine,
 }
 
 /// One CPU's cache: a loaded and a previous magazine per class.
 #[derive(Debug)]
 pub(crate) struct CpuRcache {
-    loaded: [Magazine; CLASSES],
-    prev: [Magazine; CLASSES],
+    classes: [ClassCache; CLASSES],
 }
 
 impl CpuRcache {
     pub(crate) fn new() -> Result<Self, IovaError> {
-        Ok(Self { loaded: new_magazines()?, prev: new_magazines()? })
+        let class = || Ok::<_, IovaError>(ClassCache { loaded: Magazine::new()?, prev: Magazine::new()? });
+        Ok(Self { classes: [class()?, class()?, class()?, class()?, class()?, class()?] })
     }
 
     /// Takes a cached range of `class` ending at or below `limit`, trading
     /// an empty magazine for a full one with `depot` if both of this CPU's
     /// are empty. `depot` is only locked (called) then.
+    #[inline]
     pub(crate) fn get<'d>(
         &mut self,
         class: usize,
         limit: u64,
         depot: impl FnOnce() -> super::sync::LockGuard<'d, Depot>,
     ) -> Option<u64> {
-        let pages = class_pages(class);
-        if self.loaded[class].is_empty() {
-            if !self.prev[class].is_empty() {
-                mem::swap(&mut self.loaded[class], &mut self.prev[class]);
-            } else {
-                let mut d = depot();
-                let full = d.full.pop()?;
-                let empty = mem::replace(&mut self.loaded[class], full);
-                d.spare.push(empty);
-            }
+        let c = &mut self.classes[class];
+        if c.loaded.is_empty() {
+            c.reload(depot)?;
         }
-        self.loaded[class].pop_below(pages, limit)
+        c.loaded.pop_below(class_pages(class), limit)
     }
 
     /// Caches a freed range of `class`, or returns it if this CPU's
@@ -136,6 +169,7 @@ impl CpuRcache {
     /// an empty one. If the depot has no room, the loaded magazine comes
     /// back out through `overflow` (to be returned to the tree) and the
     /// page is cached in the emptied magazine.
+    #[inline]
     pub(crate) fn put<'d>(
         &mut self,
         class: usize,
@@ -143,49 +177,68 @@ impl CpuRcache {
         depot: impl FnOnce() -> super::sync::LockGuard<'d, Depot>,
         overflow: impl FnOnce(&mut Magazine),
     ) {
-        if self.loaded[class].is_full() {
-            if !self.prev[class].is_full() {
-                mem::swap(&mut self.loaded[class], &mut self.prev[class]);
-            } else {
-                let mut d = depot();
-                if let Some(empty) = d.take_empty() {
-                    let full = mem::replace(&mut self.loaded[class], empty);
-                    d.full.push(full);
-                } else {
-                    drop(d);
-                    overflow(&mut self.loaded[class]);
-                }
-            }
+        let c = &mut self.classes[class];
+        if c.loaded.is_full() {
+            c.unload(depot, overflow);
         }
-        self.loaded[class].push(pfn);
+        c.loaded.push(pfn);
     }
 
     /// Hands every magazine to `f` to be emptied.
     pub(crate) fn drain_all(&mut self, mut f: impl FnMut(usize, &mut Magazine)) {
-        for (class, m) in self.loaded.iter_mut().enumerate() {
-            f(class, m);
-        }
-        for (class, m) in self.prev.iter_mut().enumerate() {
-            f(class, m);
+        for (class, c) in self.classes.iter_mut().enumerate() {
+            f(class, &mut c.loaded);
+            f(class, &mut c.prev);
         }
     }
 
     /// Ranges held, for tests.
     #[cfg(all(test, not(loom)))]
     pub(crate) fn cached(&self) -> usize {
-        self.loaded.iter().chain(&self.prev).map(Magazine::len).sum()
+        self.classes.iter().map(|c| c.loaded.len() + c.prev.len()).sum()
     }
 }
 
-fn new_magazines() -> Result<[Magazine; CLASSES], IovaError> {
-    Ok([
-        Magazine::new()?,
-        Magazine::new()?,
-        Magazine::new()?,
-        Magazine::new()?,
-        Magazine::new()?,
-        Magazine::new()?,
-    ])
+impl ClassCache {
+    /// Makes the loaded magazine non-empty: the previous one if it holds
+    /// something, else a full one from the depot (`None` if it has none).
+    #[cold]
+    #[inline(never)]
+    fn reload<'d>(&mut self, depot: impl FnOnce() -> super::sync::LockGuard<'d, Depot>) -> Option<()> {
+        if !self.prev.is_empty() {
+            mem::swap(&mut self.loaded, &mut self.prev);
+        } else {
+            let mut d = depot();
+            let full = d.full.pop()?;
+            let empty = mem::replace(&mut self.loaded, full);
+            d.spare.push(empty);
+        }
+        Some(())
+    }
+
+    /// Makes the loaded magazine non-full: the previous one if it has room,
+    /// else an empty one from the depot for the full one, else the loaded
+    /// one emptied through `overflow`.
+    #[cold]
+    #[inline(never)]
+    fn unload<'d>(
+        &mut self,
+        depot: impl FnOnce() -> super::sync::LockGuard<'d, Depot>,
+        overflow: impl FnOnce(&mut Magazine),
+    ) {
+        if !self.prev.is_full() {
+            mem::swap(&mut self.loaded, &mut self.prev);
+        } else {
+            let mut d = depot();
+            if let Some(empty) = d.take_empty() {
+                let full = mem::replace(&mut self.loaded, empty);
+                d.full.push(full);
+            } else {
+                drop(d);
+                overflow(&mut self.loaded);
+            }
+        }
+    }
 }
 
 /// The global stock of one class: full magazines, and the empty ones traded
@@ -271,6 +324,13 @@ mod tests {
             m.push(i);
         }
         assert!(m.is_full());
-        assert_eq!(m.pfns.capacity(), MAGAZINE_SIZE);
+        // Not the top: found by the search, the top moved into its place.
+        assert_eq!(m.pop_below(1, 3), Some(0));
+        assert_eq!(m.len(), MAGAZINE_SIZE - 1);
+        assert_eq!(m.pop_below(1, 3), Some(1));
+        assert_eq!(m.pop_below(1, 3), Some(2));
+        assert_eq!(m.pop_below(1, 3), None);
+        assert_eq!(m.drain().count(), MAGAZINE_SIZE - 3);
+        assert!(m.is_empty());
     }
 }
