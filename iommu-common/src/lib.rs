@@ -4,7 +4,7 @@
 //! | module | what |
 //! | --- | --- |
 //! | [`addr`] | address types: `PhysAddr`, `Ipa`, `Iova`, `VirtAddr` |
-//! | [`pgtable`] | the `IoPageTable` trait and the VMSAv8-64 stage-1/stage-2 formats |
+//! | [`pgtable`] | the `IoPageTable` trait; VMSAv8-64 stage 1/stage 2, VT-d second-level and AMD-Vi formats |
 //! | [`iova`] | IOVA allocation: range tree, per-CPU magazines, flush queue |
 //! | [`dma`] | the DMA API: coherent, streaming, scatter-gather, bounce buffers |
 //! | [`group`] | devices and IOMMU groups (the isolation unit) |

@@ -46,8 +46,21 @@ pub struct Board {
 pub const BOARDS: &[Board] = &[
     Board { name: "q35", about: "QEMU q35, no IOMMU", iommu: &[] },
     Board { name: "q35-vtd", about: "QEMU q35 with Intel VT-d", iommu: &["-device", "intel-iommu"] },
-    Board { name: "q35-vtd39", about: "QEMU q35 with Intel VT-d, 39-bit (3-level) tables", iommu: &["-device", "intel-iommu,aw-bits=39"] },
-    Board { name: "q35-vtd48", about: "QEMU q35 with Intel VT-d, 48-bit (4-level) tables", iommu: &["-device", "intel-iommu,aw-bits=48"] },
+    Board {
+        name: "q35-vtd39",
+        about: "q35, VT-d, 3-level tables",
+        iommu: &["-device", "intel-iommu,aw-bits=39"],
+    },
+    Board {
+        name: "q35-vtd48",
+        about: "q35, VT-d, 4-level tables",
+        iommu: &["-device", "intel-iommu,aw-bits=48"],
+    },
+    Board {
+        name: "q35-vtd-cm",
+        about: "q35, VT-d, caching mode",
+        iommu: &["-device", "intel-iommu,caching-mode=on"],
+    },
     // With the default pt=on QEMU's AMD-Vi passes emulated devices through
     // whatever the device table says; pt=off makes it translate them.
     Board { name: "q35-amdvi", about: "QEMU q35 with AMD-Vi", iommu: &["-device", "amd-iommu,pt=off"] },
@@ -216,12 +229,20 @@ pub fn suites() -> Vec<Suite> {
             timeout_secs: 60,
         },
         Suite {
+            name: "x86-q35-vtd-cm",
+            board: "q35-vtd-cm",
+            append: "bulkhead.acpi-has=DMAR",
+            expect_lines: &["CM true", "selftest: 11 passed, 0 failed"],
+            timeout_secs: 60,
+        },
+        Suite {
             name: "x86-q35-amdvi",
             board: "q35-amdvi",
             append: "bulkhead.acpi-has=IVRS bulkhead.acpi-lacks=DMAR",
             // The IOMMU is a PCI function of its own (AMD 1022:1419) and
             // takes a slot on bus 0: edu moves down one.
-            expect_lines: &["ACPI table IVRS", " 1022:1419", "selftest: 5 passed, 0 failed"],
+            // The platform cases, then the six amdvi_* cases.
+            expect_lines: &["ACPI table IVRS", " 1022:1419", "amdvi: enabled", "selftest: 11 passed, 0 failed"],
             timeout_secs: 30,
         },
     ]

@@ -2,8 +2,11 @@
 //! hardware format.
 //!
 //! - [`vmsav8`]: the Arm VMSAv8-64 stage-1 and stage-2 formats an SMMUv3 walks
-//!   (4 KiB and 64 KiB granules). Intel VT-d second-level and AMD-Vi tables are
-//!   meant to live next to it as `vtd` and `amdvi` and implement the same trait.
+//!   (4 KiB and 64 KiB granules).
+//! - [`x86`]: the Intel VT-d second-level format (3/4/5 levels, 2 MiB and
+//!   1 GiB leaves where SLLPS allows).
+//! - [`amd`]: the AMD-Vi IO page-table format (1 to 6 levels, 4 KiB, 2 MiB and
+//!   1 GiB leaves).
 //!
 //! The shared pieces are the permissions and memory type of a mapping
 //! ([`Prot`]), the errors ([`PgTableError`]), the invalidation record an unmap
@@ -48,7 +51,9 @@ mod error;
 mod gather;
 mod pool;
 mod prot;
+pub mod amd;
 pub mod vmsav8;
+pub mod x86;
 
 pub use alloc::{PageAllocator, TablePage};
 pub use error::{ConfigError, PgTableError};

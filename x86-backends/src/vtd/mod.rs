@@ -1,8 +1,8 @@
 //! Intel VT-d building blocks, after the "Intel Virtualization Technology for
 //! Directed I/O Architecture Specification" (rev 4.x / 5.0): the register
 //! block, capability decoding and every in-memory structure as a typed value
-//! with `encode()`/`decode()`. No driver logic yet: probe, bring-up and the
-//! `iommu-common` backend come later and sit on top of these.
+//! with `encode()`/`decode()`, and on top of them the legacy-mode driver
+//! ([`driver`]) and its `iommu-common` backend ([`backend`]).
 //!
 //! One module per spec concept, named with the spec's own words:
 //!
@@ -18,15 +18,23 @@
 //! | [`inv_reg`]   | register-based invalidation: CCMD, IOTLB_REG, IVA_REG (6.5.1)     |
 //! | [`fault`]     | fault recording registers, FSTS, fault reasons (7.1, 9.9, appendix A) |
 //! | [`irte`]      | remapped-format IRTE (9.10), IRTA_REG, remappable MSI (5.1.2)     |
+//! | [`mmio`]      | the register-frame seam (pointer → register references)           |
+//! | [`dma`]       | the DMA-memory seam ([`dma::DmaFrames`]), cache flushes, barriers  |
+//! | [`driver`]    | probe, legacy-mode bring-up, attach/detach, invalidation, faults  |
+//! | [`backend`]   | `iommu_common::domain::IommuBackend` for [`driver::Vtd`]          |
 //!
 //! Section numbers follow rev 4.x; they move between revisions, the field
 //! names do not. Where rev 4 renamed "first-level"/"second-level" to
 //! "first-stage"/"second-stage" the older names are kept, since they are the
 //! field names (SLPTPTR, FLPTR, SLTS, FLTS) every revision still uses.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
+pub mod backend;
 pub mod caps;
 pub mod context;
+#[allow(unsafe_code)] // the DMA-memory seam: raw pointers live here only
+pub mod dma;
+pub mod driver;
 mod error;
 pub mod fault;
 mod fields;
@@ -34,6 +42,8 @@ pub mod ids;
 pub mod inv_desc;
 pub mod inv_reg;
 pub mod irte;
+#[allow(unsafe_code)] // the MMIO seam: register references from a pointer
+pub mod mmio;
 pub mod pasid;
 pub mod regs;
 pub mod root;

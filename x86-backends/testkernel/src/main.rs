@@ -13,6 +13,7 @@ mod boot;
 mod bootinfo;
 mod edu;
 mod exit;
+mod heap;
 mod log;
 mod pci;
 mod phys;

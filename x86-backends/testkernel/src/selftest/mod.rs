@@ -6,7 +6,17 @@
 //!
 //! The plan of which machine runs them is `cargo xtask`'s (`xtask/src/x86.rs`).
 
+mod amdvi;
 mod cases;
+mod vtd;
+
+/// Every case table, in run order: the platform cases first (so that
+/// `edu_dma_identity` runs before an IOMMU translates), then each driver's.
+static TABLES: &[&[Case]] = &[cases::ALL, vtd::ALL, amdvi::ALL];
+
+fn all_cases() -> impl Iterator<Item = &'static Case> {
+    TABLES.iter().flat_map(|t| t.iter())
+}
 
 use crate::bootinfo::BootInfo;
 use crate::exit::{self, ExitCode};
@@ -33,12 +43,12 @@ pub fn run(boot: &BootInfo) -> ! {
     };
     let (mut passed, mut failed) = (0u32, 0u32);
     for name in selection.into_iter().flat_map(|l| l.split(',')) {
-        if !cases::ALL.iter().any(|c| c.name == name) {
+        if !all_cases().any(|c| c.name == name) {
             failed += 1;
             defmt::error!("case {=str}: FAIL (no such case)", name);
         }
     }
-    for case in cases::ALL.iter().filter(|c| selected(c) && (c.applies)(boot)) {
+    for case in all_cases().filter(|c| selected(c) && (c.applies)(boot)) {
         match (case.run)(boot) {
             Ok(()) => {
                 passed += 1;
