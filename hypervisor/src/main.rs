@@ -109,7 +109,7 @@ fn primary(dtb_addr: usize) -> ! {
     #[cfg(feature = "selftest")]
     selftest::run(&dt);
     #[cfg(not(feature = "selftest"))]
-    match partition::build::build(platform, online) {
+    match partition::build::build(platform, online, (dt.range.start, dt.range.end - dt.range.start)) {
         Ok(0) => exit::success(),
         Ok(_) => vcpu::idle(0),
         Err(_) => exit::fail(ExitCode::BadConfig),

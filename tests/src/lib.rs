@@ -300,7 +300,10 @@ pub fn suites() -> Vec<Suite> {
                 // traced with the partition's name, the victim intact.
                 "SMMU F_TRANSLATION: partition linux, device edu0 (StreamID 0x10, PCI 00:02.0) read of IPA 0x58100000..",
                 "SMMU F_TRANSLATION: partition linux, device edu0 (StreamID 0x10, PCI 00:02.0) write of IPA 0x58100000..",
+                "SMMU F_TRANSLATION: partition linux, device edu0 (StreamID 0x10, PCI 00:02.0) write of IPA 0x48000000..",
                 "[linux] linux-guest: hostile: done",
+                "hypervisor memory intact: code at ",
+                "hypervisor memory intact: device tree at 0x48000000 (1048576 bytes) unchanged",
                 "console input goes to partition linux",
                 "[linux] typed-42",
                 "partition linux: SYSTEM_OFF",

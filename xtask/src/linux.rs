@@ -188,6 +188,36 @@ const EXPECTED: &[&str] = &[
     "linux-guest: poweroff",
 ];
 
+/// A direct boot of the guest on QEMU `virt`: no hypervisor, no SMMU
+/// (`virt,gic-version=3`, `-cpu max`), the console on stdio.
+#[derive(Clone, Debug)]
+pub struct Direct {
+    /// vCPUs (`-smp`).
+    pub smp: usize,
+    /// RAM (`-m`), e.g. `128M`.
+    pub memory: String,
+    /// The kernel command line (`-append`).
+    pub bootargs: String,
+    /// Device arguments (`-drive`, `-device`, `-nic` ...), appended unchanged.
+    pub devices: Vec<String>,
+}
+
+/// The QEMU command line of `d` booting `g`; QEMU exits when Linux powers
+/// off (`-no-reboot`).
+pub fn direct_command(g: &LinuxGuest, d: &Direct) -> Command {
+    let mut cmd = Command::new("qemu-system-aarch64");
+    cmd.args(["-M", "virt,gic-version=3", "-cpu", "max", "-smp", &d.smp.to_string(), "-m", &d.memory])
+        .arg("-nographic")
+        .arg("-kernel")
+        .arg(&g.image)
+        .arg("-initrd")
+        .arg(&g.initramfs)
+        .args(["-append", &d.bootargs])
+        .args(&d.devices)
+        .arg("-no-reboot");
+    cmd
+}
+
 /// Boots the guest directly on QEMU `virt` (no hypervisor) with a fresh
 /// 16 MiB NVMe disk: proves the artifacts on their own. Streams the console
 /// and returns whether every `EXPECTED` line appeared.
@@ -197,18 +227,19 @@ fn boot_direct(root: &Path, g: &LinuxGuest) -> Result<bool> {
     let f = fs::File::create(&disk)?;
     f.set_len(16 << 20)?;
     drop(f);
-    let mut cmd = Command::new("qemu-system-aarch64");
-    cmd.args(["-M", "virt,gic-version=3", "-cpu", "max", "-smp", "2", "-m", "256M", "-nographic"])
-        .arg("-kernel")
-        .arg(&g.image)
-        .arg("-initrd")
-        .arg(&g.initramfs)
-        .args(["-append", "console=ttyAMA0 earlycon"])
-        .arg("-drive")
-        .arg(format!("file={},if=none,id=d0,format=raw", disk.display()))
-        .args(["-device", "nvme,drive=d0,serial=bulkhead", "-no-reboot"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped());
+    let direct = Direct {
+        smp: 2,
+        memory: "256M".into(),
+        bootargs: "console=ttyAMA0 earlycon".into(),
+        devices: vec![
+            "-drive".into(),
+            format!("file={},if=none,id=d0,format=raw", disk.display()),
+            "-device".into(),
+            "nvme,drive=d0,serial=bulkhead".into(),
+        ],
+    };
+    let mut cmd = direct_command(g, &direct);
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped());
     eprintln!("xtask: {cmd:?}");
     let start = Instant::now();
     let mut child = cmd.spawn().context("starting qemu-system-aarch64")?;

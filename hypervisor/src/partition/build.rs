@@ -53,7 +53,7 @@ fn fail(msg: &str) -> BuildError {
 /// Builds the partitions the embedded configuration names and starts each
 /// one's first vCPU. `online` is the number of CPUs that came up. Returns
 /// how many partitions run (0 if the image carries no configuration).
-pub fn build(platform: &Platform<'_>, online: usize) -> Result<usize, BuildError> {
+pub fn build(platform: &Platform<'_>, online: usize, dt_range: (u64, u64)) -> Result<usize, BuildError> {
     let Some((file, text)) = embedded::CONFIG else {
         defmt::info!("no partitions configured (built without BULKHEAD_CONFIG)");
         return Ok(0);
@@ -97,6 +97,7 @@ pub fn build(platform: &Platform<'_>, online: usize) -> Result<usize, BuildError
         );
     }
     console_input(platform);
+    super::watch::arm(dt_range.0, dt_range.1);
     for p in parts.iter() {
         p.start();
     }

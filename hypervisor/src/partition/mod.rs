@@ -8,6 +8,7 @@
 //! its devices, and both stop at the same walls.
 
 pub mod build;
+pub mod watch;
 pub mod embedded;
 pub mod image;
 
@@ -397,6 +398,7 @@ impl Partition {
 /// the demo), otherwise the CPUs idle.
 fn all_stopped() {
     defmt::info!("all partitions stopped");
+    watch::report();
     #[cfg(feature = "qemu-exit")]
     crate::exit::success();
 }
