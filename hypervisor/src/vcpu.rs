@@ -120,8 +120,19 @@ pub fn post(cpu: usize, p: usize, vcpu: usize, entry: u64, context: u64) -> Resu
     m.context.store(context, Ordering::Relaxed);
     m.requests.store(0, Ordering::Relaxed);
     m.power.store(Power::OnPending as u8, Ordering::Release);
-    aarch64_cpu::asm::sev();
+    wake(cpu);
     Ok(())
+}
+
+/// Wakes CPU `cpu` from [`idle`]: the kick SGI where there is a GICv3
+/// (idle CPUs sleep in WFI), an event otherwise (they wait in WFE).
+fn wake(cpu: usize) {
+    if cpu != this_cpu() && gic::v3::get().is_some() {
+        if let Some(mpidr) = crate::smp::mpidr_of(cpu) {
+            send_sgi(KICK_SGI, mpidr);
+        }
+    }
+    aarch64_cpu::asm::sev();
 }
 
 /// Asks physical CPU `cpu` to stop its vCPU (its partition stopped).
@@ -255,8 +266,17 @@ pub fn mark_off(cpu: usize) {
 }
 
 /// Waits for a vCPU to be posted to this CPU, then enters it.
+///
+/// With a GICv3 the CPU sleeps in WFI (QEMU halts its thread; WFE there is
+/// only a yield, so a WFE loop keeps a host core busy): the check runs with
+/// interrupts masked and WFI wakes for a pending one even then, so a post
+/// between the check and the WFI is never missed. Without one (the Pi's
+/// GIC-400 is not driven) it waits for the poster's SEV.
 pub fn idle(cpu: usize) -> ! {
+    let sleep = gic::v3::get().is_some();
     loop {
+        // SAFETY: masks IRQs on this CPU; no memory effects.
+        unsafe { asm!("msr daifset, #2", options(nomem, nostack)) };
         if let Some(m) = MAILBOX.get(cpu) {
             if m.power.load(Ordering::Acquire) == Power::OnPending as u8 {
                 let p = m.partition.load(Ordering::Acquire);
@@ -267,9 +287,13 @@ pub fn idle(cpu: usize) -> ! {
                 m.power.store(Power::Off as u8, Ordering::Release);
             }
         }
-        // Interrupts stay deliverable while idle: a kick or an SMMU event.
+        if sleep {
+            aarch64_cpu::asm::wfi();
+        } else {
+            aarch64_cpu::asm::wfe();
+        }
+        // Take what woke us (a kick, an SMMU event) before looking again.
         crate::irq::enable_local();
-        aarch64_cpu::asm::wfe();
     }
 }
 
