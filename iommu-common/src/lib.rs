@@ -11,6 +11,7 @@
 //! | [`domain`] | domains (address spaces) and the `IommuBackend` trait drivers implement |
 //! | [`container`] | partitions owning groups, domains and memory, with the assignment rules |
 //! | [`pasid`] | PASID allocation and (device, PASID) bindings |
+//! | [`conformance`] | the conformance suite every backend runs in QEMU, generic over a test rig |
 #![no_std]
 
 extern crate alloc;
@@ -18,6 +19,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod addr;
+pub mod conformance;
 pub mod container;
 pub mod dma;
 pub mod domain;

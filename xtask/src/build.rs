@@ -63,7 +63,7 @@ pub fn hypervisor(root: &Path, spec: &BuildSpec) -> Result<Built> {
         cmd.args(["--features", &features]);
     }
     run(&mut cmd).context("building the hypervisor")?;
-    let out = root.join("target").join(TARGET).join("release").join("hypervisor");
+    let out = cargo_target_dir(root).join(TARGET).join("release").join("hypervisor");
     let dir = root.join("target/images");
     fs::create_dir_all(&dir)?;
     let mut stem = if features.is_empty() {

@@ -218,21 +218,21 @@ pub fn suites() -> Vec<Suite> {
             name: "x86-q35-vtd-aw39",
             board: "q35-vtd39",
             append: "bulkhead.acpi-has=DMAR",
-            expect_lines: &["3-level second-level table", "reason 0x05", "reason 0x06", "reason 0x02", "selftest: 11 passed, 0 failed"],
+            expect_lines: &["3-level second-level table", "reason 0x05", "reason 0x06", "reason 0x02", "selftest: 16 passed, 0 failed"],
             timeout_secs: 60,
         },
         Suite {
             name: "x86-q35-vtd-aw48",
             board: "q35-vtd48",
             append: "bulkhead.acpi-has=DMAR",
-            expect_lines: &["4-level second-level table", "reason 0x05", "reason 0x06", "reason 0x02", "selftest: 11 passed, 0 failed"],
+            expect_lines: &["4-level second-level table", "reason 0x05", "reason 0x06", "reason 0x02", "selftest: 16 passed, 0 failed"],
             timeout_secs: 60,
         },
         Suite {
             name: "x86-q35-vtd-cm",
             board: "q35-vtd-cm",
             append: "bulkhead.acpi-has=DMAR",
-            expect_lines: &["CM true", "selftest: 11 passed, 0 failed"],
+            expect_lines: &["CM true", "selftest: 16 passed, 0 failed"],
             timeout_secs: 60,
         },
         Suite {
@@ -242,7 +242,7 @@ pub fn suites() -> Vec<Suite> {
             // The IOMMU is a PCI function of its own (AMD 1022:1419) and
             // takes a slot on bus 0: edu moves down one.
             // The platform cases, then the six amdvi_* cases.
-            expect_lines: &["ACPI table IVRS", " 1022:1419", "amdvi: enabled", "selftest: 11 passed, 0 failed"],
+            expect_lines: &["ACPI table IVRS", " 1022:1419", "amdvi: enabled", "selftest: 16 passed, 0 failed"],
             timeout_secs: 30,
         },
     ]

@@ -6,6 +6,7 @@
 //! The plan of which image runs where lives in the `bulkhead-tests` crate.
 
 mod cases;
+mod conformance;
 mod smmu;
 
 use crate::dtb::Dt;
@@ -62,5 +63,5 @@ pub fn run(dt: &Dt) -> ! {
 }
 
 fn all() -> impl Iterator<Item = &'static Case> {
-    cases::ALL.iter().chain(smmu::CASES.iter())
+    cases::ALL.iter().chain(smmu::CASES.iter()).chain(conformance::CASES.iter())
 }

@@ -60,20 +60,20 @@ const PAGE: usize = 4096;
 const IOVA: u64 = 0x10_0000;
 const FILL: u8 = 0x5a;
 /// edu DMA takes ~100 ms of virtual time; allow far more.
-const DMA_BUDGET_US: u64 = 2_000_000;
+pub(super) const DMA_BUDGET_US: u64 = 2_000_000;
 const VMID: Vmid = Vmid(1);
 
-fn has_smmu_edu(dt: &Dt) -> bool {
+pub(super) fn has_smmu_edu(dt: &Dt) -> bool {
     !dt.platform.smmus.is_empty()
         && dt.platform.pcie.first().is_some_and(|h| Ecam::of_host(h).find(edu::VENDOR, edu::DEVICE).is_some())
 }
 
 /// The SMMU, an `edu` behind it, and its StreamID.
-struct Rig {
-    smmu: HostSmmu,
-    edu: Edu,
-    sid: StreamId,
-    bdf: Bdf,
+pub(super) struct Rig {
+    pub(super) smmu: HostSmmu,
+    pub(super) edu: Edu,
+    pub(super) sid: StreamId,
+    pub(super) bdf: Bdf,
 }
 
 fn rig_with(dt: &Dt, config: &SmmuConfig) -> Result<Rig, &'static str> {
@@ -99,7 +99,7 @@ fn rig_with(dt: &Dt, config: &SmmuConfig) -> Result<Rig, &'static str> {
     Ok(Rig { smmu, edu, sid: StreamId(sid), bdf: f.bdf })
 }
 
-fn rig(dt: &Dt) -> Result<Rig, &'static str> {
+pub(super) fn rig(dt: &Dt) -> Result<Rig, &'static str> {
     rig_with(dt, &SmmuConfig::default())
 }
 
@@ -145,7 +145,7 @@ fn pool() -> PoolAllocator {
     PoolAllocator::new(64, PAGE)
 }
 
-fn s2_table() -> Result<S2Table<PoolAllocator>, &'static str> {
+pub(super) fn s2_table() -> Result<S2Table<PoolAllocator>, &'static str> {
     S2Table::new(Stage2, TableConfig::new(PtGranule::Size4K, 40, 44), pool())
         .map_err(|_| "stage-2 table config")
 }
@@ -157,7 +157,7 @@ fn s2_ste(t: &S2Table<PoolAllocator>) -> Result<Stage2Cfg, &'static str> {
 }
 
 /// Drains the event queue, tracing each record; returns them.
-fn events(r: &mut Rig) -> Vec<Event> {
+pub(super) fn events(r: &mut Rig) -> Vec<Event> {
     let mut out = Vec::new();
     r.smmu.drain_events(|e| {
         smmu_host::trace(e, "edu");

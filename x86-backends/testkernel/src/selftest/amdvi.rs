@@ -52,7 +52,7 @@ pub static ALL: &[Case] = &[
 ];
 
 const PAGE: usize = 4096;
-const DOMAIN: DomainId = DomainId(1);
+pub(super) const DOMAIN: DomainId = DomainId(1);
 /// IOVAs below edu's 256 MiB mask, far from the pages they map.
 const IOVA_SRC: u64 = 0x0400_0000;
 const IOVA_DST: u64 = 0x0500_0000;
@@ -141,7 +141,7 @@ static FRAME_ARENA: FrameArena = FrameArena(UnsafeCell::new([0; FRAMES * PAGE / 
 /// The IOMMU's memory: a static, zero-initialised, identity-mapped arena
 /// (pointer value = physical address), handed out once, accessed by
 /// bounds-checked volatile 64-bit accesses.
-struct ArenaMemory {
+pub(super) struct ArenaMemory {
     next: usize,
 }
 
@@ -175,11 +175,11 @@ impl DmaMemory for ArenaMemory {
 
 // ---- the IOMMU, brought up once ----
 
-struct State {
-    iommu: AmdVi<'static, ArenaMemory>,
-    table: AmdTable<PoolAllocator>,
-    edu: Edu,
-    devid: DeviceId,
+pub(super) struct State {
+    pub(super) iommu: AmdVi<'static, ArenaMemory>,
+    pub(super) table: AmdTable<PoolAllocator>,
+    pub(super) edu: Edu,
+    pub(super) devid: DeviceId,
 }
 
 struct Global(UnsafeCell<Option<State>>);
@@ -187,12 +187,12 @@ struct Global(UnsafeCell<Option<State>>);
 unsafe impl Sync for Global {}
 static STATE: Global = Global(UnsafeCell::new(None));
 
-fn has_ivrs(boot: &BootInfo) -> bool {
+pub(super) fn has_ivrs(boot: &BootInfo) -> bool {
     AcpiTables::new(&Identity, PhysAddr(boot.start.rsdp_paddr))
         .is_ok_and(|t| t.ivrs().is_ok_and(|d| d.is_some()))
 }
 
-fn state(boot: &BootInfo) -> Result<&'static mut State, &'static str> {
+pub(super) fn state(boot: &BootInfo) -> Result<&'static mut State, &'static str> {
     // SAFETY: single-threaded; each case takes the one reference for its
     // duration and drops it before the next case.
     let slot = unsafe { &mut *STATE.0.get() };
@@ -256,7 +256,7 @@ fn edu_device(f: &pci::Function) -> Result<Edu, &'static str> {
     Ok(unsafe { Edu::new(bar.base) })
 }
 
-fn dma(edu: &Edu, dir: Direction, iova: u64) -> Result<(), &'static str> {
+pub(super) fn dma(edu: &Edu, dir: Direction, iova: u64) -> Result<(), &'static str> {
     edu.dma(dir, DmaAddr(iova), PAGE).map_err(|e| {
         defmt::error!("edu dma {} {=u64:#x}: {}", dir, iova, e);
         "edu DMA did not complete"

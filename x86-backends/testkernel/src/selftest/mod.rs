@@ -8,11 +8,13 @@
 
 mod amdvi;
 mod cases;
+mod conformance;
 mod vtd;
 
 /// Every case table, in run order: the platform cases first (so that
-/// `edu_dma_identity` runs before an IOMMU translates), then each driver's.
-static TABLES: &[&[Case]] = &[cases::ALL, vtd::ALL, amdvi::ALL];
+/// `edu_dma_identity` runs before an IOMMU translates), then each driver's,
+/// then the conformance suite on whichever IOMMU the machine has.
+static TABLES: &[&[Case]] = &[cases::ALL, vtd::ALL, amdvi::ALL, conformance::ALL];
 
 fn all_cases() -> impl Iterator<Item = &'static Case> {
     TABLES.iter().flat_map(|t| t.iter())

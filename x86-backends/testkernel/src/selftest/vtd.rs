@@ -44,7 +44,7 @@ pub static ALL: &[Case] = &[
 
 const PAGE: usize = 4096;
 /// The domain edu is attached to.
-const DID: DomainId = DomainId(1);
+pub(super) const DID: DomainId = DomainId(1);
 /// Where edu reads its source page through the IOMMU (mapped read-only for
 /// the whole run).
 const IOVA_SRC: u64 = 0x10_0000;
@@ -135,7 +135,7 @@ impl PhysMem for Identity {
 
 /// DMA memory for the unit's root/context tables and queue: a static,
 /// identity-mapped arena, handed out once.
-struct ArenaFrames {
+pub(super) struct ArenaFrames {
     next: usize,
 }
 
@@ -164,11 +164,11 @@ unsafe impl DmaFrames for ArenaFrames {
 
 // ---- the unit, brought up once ----
 
-struct State {
-    vtd: Vtd<'static, ArenaFrames>,
-    table: SlTable<ClflushPages<PoolAllocator>>,
-    edu: Edu,
-    sid: SourceId,
+pub(super) struct State {
+    pub(super) vtd: Vtd<'static, ArenaFrames>,
+    pub(super) table: SlTable<ClflushPages<PoolAllocator>>,
+    pub(super) edu: Edu,
+    pub(super) sid: SourceId,
 }
 
 struct Global(UnsafeCell<Option<State>>);
@@ -176,12 +176,12 @@ struct Global(UnsafeCell<Option<State>>);
 unsafe impl Sync for Global {}
 static STATE: Global = Global(UnsafeCell::new(None));
 
-fn has_dmar(boot: &BootInfo) -> bool {
+pub(super) fn has_dmar(boot: &BootInfo) -> bool {
     AcpiTables::new(&Identity, PhysAddr(boot.start.rsdp_paddr))
         .is_ok_and(|t| t.dmar().is_ok_and(|d| d.is_some()))
 }
 
-fn state(boot: &BootInfo) -> Result<&'static mut State, &'static str> {
+pub(super) fn state(boot: &BootInfo) -> Result<&'static mut State, &'static str> {
     // SAFETY: single-threaded; each case takes the one reference for its
     // duration and drops it before the next case.
     let slot = unsafe { &mut *STATE.0.get() };
@@ -313,7 +313,7 @@ impl State {
     }
 
     /// Drains the fault records, logging each; returns the faults.
-    fn faults(&mut self) -> ([Option<Fault>; 4], usize) {
+    pub(super) fn faults(&mut self) -> ([Option<Fault>; 4], usize) {
         let mut out = [None; 4];
         let mut n = 0;
         let r = self.vtd.poll_faults(|f| {
