@@ -371,7 +371,7 @@ fn run(levels: u8, large: bool, ops: &[Op]) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: if cfg!(miri) { 2 } else { 96 }, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn model_three_level(ops in proptest::collection::vec(op(), 1..40), large in any::<bool>()) {
