@@ -29,8 +29,13 @@ pub(crate) struct Lowered {
 }
 
 pub(crate) fn lower(text: &str, sink: &mut Sink<'_>) -> Lowered {
-    let mut out =
-        Lowered { board: None, partitions: Vec::new(), qemu: Vec::new(), spans: Vec::new(), syntax_failed: false };
+    let mut out = Lowered {
+        board: None,
+        partitions: Vec::new(),
+        qemu: Vec::new(),
+        spans: Vec::new(),
+        syntax_failed: false,
+    };
     let (root, errors) = DeTable::parse_recoverable(text);
     if !errors.is_empty() {
         for e in errors {

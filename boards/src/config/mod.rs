@@ -149,7 +149,8 @@ impl Config {
                     );
                 }
             }
-            if let Some(path) = p.initramfs.as_deref().filter(|p| !p.is_empty() && !p.starts_with("builtin:")) {
+            if let Some(path) = p.initramfs.as_deref().filter(|p| !p.is_empty() && !p.starts_with("builtin:"))
+            {
                 if !exists(path) {
                     sink.push(
                         ErrorKind::FileNotFound,
