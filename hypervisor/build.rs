@@ -30,9 +30,11 @@ fn main() {
 
     let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("embedded.rs");
     let generated = match env::var("BULKHEAD_CONFIG").ok().filter(|s| !s.is_empty()) {
-        None => "/// No configuration was given at build time.\npub const CONFIG: Option<(&str, &str)> = None;\n\
+        None => {
+            "/// No configuration was given at build time.\npub const CONFIG: Option<(&str, &str)> = None;\n\
                  /// No guest images.\npub static IMAGES: &[(&str, &[u8])] = &[];\n"
-            .to_string(),
+                .to_string()
+        }
         Some(path) => embed(Path::new(&path), &board),
     };
     fs::write(out, generated).expect("write embedded.rs");
@@ -53,7 +55,11 @@ fn embed(path: &Path, board: &str) -> String {
         }
     };
     if config.board.name != board {
-        panic!("{}: the configuration is for board {}, this image for {board}", path.display(), config.board.name);
+        panic!(
+            "{}: the configuration is for board {}, this image for {board}",
+            path.display(),
+            config.board.name
+        );
     }
     let dir = path.parent().unwrap_or(Path::new("."));
     let guests = env::var("BULKHEAD_GUESTS_DIR").map(PathBuf::from).ok();
@@ -64,7 +70,10 @@ fn embed(path: &Path, board: &str) -> String {
         match &p.kernel {
             boards::config::KernelSource::Builtin(name) => {
                 let g = guests.as_ref().unwrap_or_else(|| {
-                    panic!("partition {}: builtin:{name} needs BULKHEAD_GUESTS_DIR (cargo xtask builds it)", p.name)
+                    panic!(
+                        "partition {}: builtin:{name} needs BULKHEAD_GUESTS_DIR (cargo xtask builds it)",
+                        p.name
+                    )
                 });
                 files.push((format!("builtin:{name}"), g.join(format!("{name}.img"))));
             }

@@ -28,7 +28,9 @@ fn inject(p: &Partition, dev: &AssignedPci, event: &Event) {
         defmt::warn!("partition {=str}: fault policy inject without a fault page", p.name());
         return;
     };
-    let (address, write, stage) = event.fault().map_or((0, false, 0), |f| (f.input_addr.0, f.access.is_write(), if f.s2 { 2 } else { 1 }));
+    let (address, write, stage) = event
+        .fault()
+        .map_or((0, false, 0), |f| (f.input_addr.0, f.access.is_write(), if f.s2 { 2 } else { 1 }));
     let count = p.dma_faults.load(Ordering::Acquire);
     let record = FaultRecord {
         magic: FAULT_MAGIC,

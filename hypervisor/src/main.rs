@@ -176,7 +176,9 @@ pub fn init_cpu_interrupts(cpu: usize) {
             return;
         }
     }
-    if let Err(e) = irq::register(vcpu::KICK_SGI, vcpu::on_kick).and(gic.enable_private(vcpu::KICK_SGI).map_err(|_| irq::NoSlot)) {
+    if let Err(e) = irq::register(vcpu::KICK_SGI, vcpu::on_kick)
+        .and(gic.enable_private(vcpu::KICK_SGI).map_err(|_| irq::NoSlot))
+    {
         defmt::error!("cpu {=usize}: kick SGI not enabled: {}", cpu, e);
     }
 }

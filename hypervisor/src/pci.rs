@@ -277,7 +277,13 @@ impl Ecam {
                 Err(BarError::BadProbe)
             } else {
                 alloc.take(size).map(|pci_addr| {
-                    Some(Bar { index, cpu_addr: pci_addr.wrapping_add(alloc.cpu_offset), pci_addr, size, wide: is64 })
+                    Some(Bar {
+                        index,
+                        cpu_addr: pci_addr.wrapping_add(alloc.cpu_offset),
+                        pci_addr,
+                        size,
+                        wide: is64,
+                    })
                 })
             }
         };

@@ -230,7 +230,8 @@ pub fn on_event_irq(_intid: u32) {
                 }
                 // One policy action per device and interrupt: a storm of
                 // records from one DMA is one fault to act on.
-                let acts = owner.is_some_and(|(p, _)| p.config.fault_policy != boards::config::FaultPolicy::Log);
+                let acts =
+                    owner.is_some_and(|(p, _)| p.config.fault_policy != boards::config::FaultPolicy::Log);
                 if acts && !actions.iter().any(|(s, _)| *s == sid) && actions.push((sid, *e)).is_err() {
                     lost_actions += 1;
                 }
@@ -247,7 +248,10 @@ pub fn on_event_irq(_intid: u32) {
         }
     }
     if lost_actions > 0 {
-        defmt::warn!("{=u32} faulting devices beyond one interrupt's batch: their policy waits for the next fault", lost_actions);
+        defmt::warn!(
+            "{=u32} faulting devices beyond one interrupt's batch: their policy waits for the next fault",
+            lost_actions
+        );
     }
     for (sid, e) in actions.iter() {
         if let Some((p, dev)) = crate::partition::owner_of_stream(*sid) {
@@ -337,8 +341,15 @@ pub fn block_partition(p: &crate::partition::Partition) {
             None => Ok(()),
         });
         match r {
-            Ok(()) => defmt::info!("partition {=str}: device {=str} blocked (abort STE)", p.name(), d.name.as_str()),
-            Err(e) => defmt::error!("partition {=str}: device {=str} not blocked: {}", p.name(), d.name.as_str(), defmt::Display2Format(&e)),
+            Ok(()) => {
+                defmt::info!("partition {=str}: device {=str} blocked (abort STE)", p.name(), d.name.as_str())
+            }
+            Err(e) => defmt::error!(
+                "partition {=str}: device {=str} not blocked: {}",
+                p.name(),
+                d.name.as_str(),
+                defmt::Display2Format(&e)
+            ),
         }
     }
 }
@@ -348,8 +359,14 @@ pub fn on_gerror_irq(_intid: u32) {
     let mut guard = ACTIVE.lock();
     let Some(smmu) = guard.as_mut() else { return };
     let rep = smmu.handle_gerror();
-    defmt::error!("SMMU global error {}: command {}", defmt::Debug2Format(&rep.errors), defmt::Debug2Format(&rep.command));
+    defmt::error!(
+        "SMMU global error {}: command {}",
+        defmt::Debug2Format(&rep.errors),
+        defmt::Debug2Format(&rep.command)
+    );
     if rep.errors.contains(smmu::gerror::GlobalErrors::EVENTQ_ABT_ERR) {
-        defmt::error!("SMMU event queue was full: fault records were lost (the DMA itself was still blocked)");
+        defmt::error!(
+            "SMMU event queue was full: fault records were lost (the DMA itself was still blocked)"
+        );
     }
 }

@@ -13,7 +13,9 @@ use crate::arch::exception::{ExceptionClass, FaultStatus, TrapFrame};
 use crate::partition::{self, Partition};
 use crate::vdev::mmio::Access;
 use crate::{gic, vgic, vpsci};
-use aarch64_cpu::registers::{Readable, Writeable, CNTHCTL_EL2, ESR_EL2, FAR_EL2, HPFAR_EL2, MIDR_EL1, MPIDR_EL1};
+use aarch64_cpu::registers::{
+    Readable, Writeable, CNTHCTL_EL2, ESR_EL2, FAR_EL2, HPFAR_EL2, MIDR_EL1, MPIDR_EL1,
+};
 use core::arch::asm;
 use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
@@ -109,7 +111,12 @@ pub fn post(cpu: usize, p: usize, vcpu: usize, entry: u64, context: u64) -> Resu
     let m = MAILBOX.get(cpu).ok_or(PostError::NoSuchCpu)?;
     // Claim first, publish last: the target acts on OnPending only, so it
     // never reads the fields before they are written.
-    match m.power.compare_exchange(Power::Off as u8, Power::Claimed as u8, Ordering::AcqRel, Ordering::Acquire) {
+    match m.power.compare_exchange(
+        Power::Off as u8,
+        Power::Claimed as u8,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    ) {
         Ok(_) => {}
         Err(v) if v == Power::On as u8 => return Err(PostError::AlreadyOn),
         Err(_) => return Err(PostError::OnPending),

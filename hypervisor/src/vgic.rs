@@ -107,7 +107,8 @@ fn place(lr: u64) -> Result<(), InjectError> {
     }) {
         return Ok(());
     }
-    let (_, write) = lrs.iter().find(|(read, _)| read() & LR_STATE == 0).ok_or(InjectError::ListRegistersFull)?;
+    let (_, write) =
+        lrs.iter().find(|(read, _)| read() & LR_STATE == 0).ok_or(InjectError::ListRegistersFull)?;
     write(lr);
     // SAFETY: orders the list-register write before the return to the guest.
     unsafe { asm!("isb", options(nomem, nostack)) };

@@ -6,7 +6,7 @@
 
 use crate::arch::exception::TrapFrame;
 use crate::partition::Partition;
-use crate::vcpu::{self, Power, PostError};
+use crate::vcpu::{self, PostError, Power};
 
 /// SMCCC_VERSION.
 const SMCCC_VERSION: u32 = 0x8000_0000;

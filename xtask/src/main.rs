@@ -238,7 +238,8 @@ fn cmd_image(root: &Path, args: &[String]) -> Result<ExitCode> {
         Some(c) => Some(c),
         None => default_config(root, &opts.board),
     };
-    let built = build::hypervisor(root, &build::BuildSpec { board: opts.board.clone(), features: vec![], config })?;
+    let built =
+        build::hypervisor(root, &build::BuildSpec { board: opts.board.clone(), features: vec![], config })?;
     let out = opts.out.unwrap_or_else(|| root.join("target/rpi4-sdcard"));
     std::fs::create_dir_all(&out)?;
     std::fs::copy(&built.image, out.join("kernel8.img"))?;

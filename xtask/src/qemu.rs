@@ -141,9 +141,10 @@ impl Run {
                         if let Some(prefix) = &self.echo {
                             println!("{prefix}{}", line.text);
                         }
-                        if let (Some(pos), Some(tty)) =
-                            (script.iter().position(|(trigger, _)| line.text.contains(trigger.as_str())), typing.as_mut())
-                        {
+                        if let (Some(pos), Some(tty)) = (
+                            script.iter().position(|(trigger, _)| line.text.contains(trigger.as_str())),
+                            typing.as_mut(),
+                        ) {
                             let (_, text) = script.remove(pos);
                             let _ = std::io::Write::write_all(tty, text.as_bytes());
                             let _ = std::io::Write::flush(tty);

@@ -117,7 +117,8 @@ fn qemu_suites(root: &Path, filter: Option<&str>, tally: &mut Tally) -> Result<(
         let key = (suite.board.to_owned(), features.clone(), suite.config);
         if !images.contains_key(&key) {
             let config = suite.config.map(|c| root.join(c));
-            let built = build::hypervisor(root, &build::BuildSpec { board: suite.board.into(), features, config })?;
+            let built =
+                build::hypervisor(root, &build::BuildSpec { board: suite.board.into(), features, config })?;
             images.insert(key.clone(), built);
         }
         let built = &images[&key];

@@ -102,8 +102,12 @@ extern "C" fn rust_main(dtb: usize) -> ! {
         Some("victim") => roles::victim::run(&p, args, dtb_range),
         Some("dma-owner") => roles::dma_owner::run(&p, args),
         Some("stray") => roles::stray::run(args),
-        Some(other) => println!("demo: FAIL: unknown role `{other}` (known: hello, victim, dma-owner, stray)"),
-        None => println!("demo: FAIL: no role= in bootargs \"{args}\" (known: hello, victim, dma-owner, stray)"),
+        Some(other) => {
+            println!("demo: FAIL: unknown role `{other}` (known: hello, victim, dma-owner, stray)")
+        }
+        None => {
+            println!("demo: FAIL: no role= in bootargs \"{args}\" (known: hello, victim, dma-owner, stray)")
+        }
     }
     println!("demo: powering off");
     psci::system_off()

@@ -68,7 +68,8 @@ pub fn build(platform: &Platform<'_>, online: usize, dt_range: (u64, u64)) -> Re
         }
     };
     check_machine(&config, platform, online)?;
-    let needs_smmu = config.partitions.iter().any(|p| p.devices.iter().any(|d| matches!(d.kind, DeviceKind::Pci(_))));
+    let needs_smmu =
+        config.partitions.iter().any(|p| p.devices.iter().any(|d| matches!(d.kind, DeviceKind::Pci(_))));
     if needs_smmu {
         bring_up_smmu(platform)?;
     }
@@ -163,13 +164,19 @@ fn check_machine(config: &Config, platform: &Platform<'_>, online: usize) -> Res
     for p in &config.partitions {
         for &c in &p.cpus {
             if c as usize >= online || smp::mpidr_of(c as usize).is_none() {
-                defmt::error!("partition {=str}: CPU {=u32} is not online ({=usize} CPUs are)", p.name.as_str(), c, online);
+                defmt::error!(
+                    "partition {=str}: CPU {=u32} is not online ({=usize} CPUs are)",
+                    p.name.as_str(),
+                    c,
+                    online
+                );
                 return Err(BuildError);
             }
         }
         for m in &p.memory {
             let inside = platform.memory.iter().any(|r| {
-                r.base <= m.host.0 && r.end().is_some_and(|e| m.host.0.checked_add(m.size).is_some_and(|me| me <= e))
+                r.base <= m.host.0
+                    && r.end().is_some_and(|e| m.host.0.checked_add(m.size).is_some_and(|me| me <= e))
             });
             if !inside {
                 defmt::error!(
@@ -186,8 +193,12 @@ fn check_machine(config: &Config, platform: &Platform<'_>, online: usize) -> Res
 }
 
 fn bring_up_smmu(platform: &Platform<'_>) -> Result<(), BuildError> {
-    let s = platform.smmus.first().ok_or_else(|| fail("PCI devices are assigned but the machine has no SMMU"))?;
-    let host = platform.pcie.first().ok_or_else(|| fail("PCI devices are assigned but the machine has no PCIe host"))?;
+    let s =
+        platform.smmus.first().ok_or_else(|| fail("PCI devices are assigned but the machine has no SMMU"))?;
+    let host = platform
+        .pcie
+        .first()
+        .ok_or_else(|| fail("PCI devices are assigned but the machine has no PCIe host"))?;
     smmu_host::report(s);
     let irqs = smmu::driver::IrqEnables { gerror: true, eventq: true, priq: false };
     // A blocked DMA of one page is 1024 event records in QEMU (one per
@@ -201,7 +212,8 @@ fn bring_up_smmu(platform: &Platform<'_>) -> Result<(), BuildError> {
     smmu_host::set_rid_map(host);
     smmu_host::with_active(|a| *a = Some(smmu));
     let gic = crate::gic::v3::get().ok_or_else(|| fail("the SMMU's interrupts need a GICv3"))?;
-    for (irq, handler) in [(s.irqs.eventq, smmu_host::on_event_irq as fn(u32)), (s.irqs.gerror, smmu_host::on_gerror_irq)]
+    for (irq, handler) in
+        [(s.irqs.eventq, smmu_host::on_event_irq as fn(u32)), (s.irqs.gerror, smmu_host::on_gerror_irq)]
     {
         let Some(irq) = irq else { continue };
         irq::register(irq.intid(), handler).map_err(|_| fail("IRQ table full"))?;
@@ -226,7 +238,12 @@ fn map_mmio(t: &mut S2Table<PoolAllocator>, base: u64, size: u64) -> Result<(), 
     let start = base & !(PAGE - 1);
     let end = (base + size).next_multiple_of(PAGE);
     t.map(Iova(start), PhysAddr(start), end - start, prot_mmio()).map_err(|e| {
-        defmt::error!("stage 2: MMIO {=u64:#x}..{=u64:#x} not mapped: {}", start, end, defmt::Debug2Format(&e));
+        defmt::error!(
+            "stage 2: MMIO {=u64:#x}..{=u64:#x} not mapped: {}",
+            start,
+            end,
+            defmt::Debug2Format(&e)
+        );
         BuildError
     })
 }
@@ -278,10 +295,17 @@ fn build_one(
                 };
                 let bdf = Bdf { bus: b.bus, dev: b.dev, func: b.func };
                 if ecam.read32(bdf, 0) & 0xffff == 0xffff {
-                    defmt::error!("partition {=str}: device {=str}: no PCI function at {}", name, d.name.as_str(), bdf);
+                    defmt::error!(
+                        "partition {=str}: device {=str}: no PCI function at {}",
+                        name,
+                        d.name.as_str(),
+                        bdf
+                    );
                     return Err(BuildError);
                 }
-                let (_, sid) = host.stream_id(bdf.rid()).ok_or_else(|| fail("an assigned PCI function has no StreamID"))?;
+                let (_, sid) = host
+                    .stream_id(bdf.rid())
+                    .ok_or_else(|| fail("an assigned PCI function has no StreamID"))?;
                 let mut fbars: heapless::Vec<Bar, 6> = heapless::Vec::new();
                 let mut i = 0u8;
                 while i < 6 {
@@ -297,7 +321,13 @@ fn build_one(
                             i += 1;
                         }
                         Err(e) => {
-                            defmt::error!("partition {=str}: device {=str}: BAR {=u8}: {}", name, d.name.as_str(), i, e);
+                            defmt::error!(
+                                "partition {=str}: device {=str}: BAR {=u8}: {}",
+                                name,
+                                d.name.as_str(),
+                                i,
+                                e
+                            );
                             return Err(BuildError);
                         }
                     }
@@ -326,7 +356,12 @@ fn build_one(
                 )
                 .map_err(|_| fail("stage-2 STE fields"))?;
                 smmu_host::attach_stage2(sid, ste).map_err(|e| {
-                    defmt::error!("partition {=str}: STE for StreamID {=u32:#x}: {}", name, sid, defmt::Display2Format(&e));
+                    defmt::error!(
+                        "partition {=str}: STE for StreamID {=u32:#x}: {}",
+                        name,
+                        sid,
+                        defmt::Display2Format(&e)
+                    );
                     BuildError
                 })?;
                 defmt::info!(
@@ -372,8 +407,11 @@ fn build_one(
     let dtb_ipa = fault_ipa.checked_sub(DTB_SLOT).ok_or_else(|| fail("RAM too small"))?;
     let initrd = match &cfg.initramfs {
         Some(f) => {
-            let bytes = embedded::image(f).ok_or_else(|| fail("an initramfs is not embedded in this build"))?;
-            let at = dtb_ipa.checked_sub((bytes.len() as u64).next_multiple_of(PAGE)).ok_or_else(|| fail("RAM too small"))?;
+            let bytes =
+                embedded::image(f).ok_or_else(|| fail("an initramfs is not embedded in this build"))?;
+            let at = dtb_ipa
+                .checked_sub((bytes.len() as u64).next_multiple_of(PAGE))
+                .ok_or_else(|| fail("RAM too small"))?;
             Some((at, bytes))
         }
         None => None,
@@ -389,7 +427,9 @@ fn build_one(
         );
         return Err(BuildError);
     }
-    let to_pa = |ipa: u64| cfg.ipa_to_pa(boards::config::Ipa(ipa)).map(|p| p.0).ok_or_else(|| fail("layout outside RAM"));
+    let to_pa = |ipa: u64| {
+        cfg.ipa_to_pa(boards::config::Ipa(ipa)).map(|p| p.0).ok_or_else(|| fail("layout outside RAM"))
+    };
     if let Some((at, bytes)) = initrd {
         let pa = to_pa(at)?;
         // SAFETY: inside the partition's first RAM region (checked above),
@@ -426,7 +466,8 @@ fn build_one(
         Gic::V2(g) => (GuestGic::V2 { dist: g.dist, cpu: g.cpu }, cfg.cpus.len() as u32),
     };
     let memory: Vec<Region> = cfg.memory.iter().map(|m| Region { base: m.guest.0, size: m.size }).collect();
-    let windows: Vec<boards::platform::PciWindow> = host.map(|h| h.windows.iter().copied().collect()).unwrap_or_default();
+    let windows: Vec<boards::platform::PciWindow> =
+        host.map(|h| h.windows.iter().copied().collect()).unwrap_or_default();
     let pcie = match (host, pci.is_empty()) {
         (Some(h), false) => Some(guest_dt::Pcie {
             ecam: h.ecam,
@@ -437,7 +478,8 @@ fn build_one(
         }),
         _ => None,
     };
-    let reserved = [Reserved { name: boards::abi::FAULT_PAGE_NODE, region: Region { base: fault_ipa, size: PAGE } }];
+    let reserved =
+        [Reserved { name: boards::abi::FAULT_PAGE_NODE, region: Region { base: fault_ipa, size: PAGE } }];
     let model = format!("Bulkhead partition {name}");
     let compatible: &[&str] = if platform.compatible.contains("linux,dummy-virt") {
         &["linux,dummy-virt"]
@@ -495,14 +537,7 @@ fn build_one(
         vtcr,
         _stage2: Mutex::new(table),
         cpus: cfg.cpus.iter().map(|&c| c as usize).collect(),
-        boot: BootImage {
-            image,
-            image_pa: to_pa(entry)?,
-            dtb,
-            dtb_pa: to_pa(dtb_ipa)?,
-            entry,
-            dtb_ipa,
-        },
+        boot: BootImage { image, image_pa: to_pa(entry)?, dtb, dtb_pa: to_pa(dtb_ipa)?, entry, dtb_ipa },
         fault_page: Some((fault_ipa, to_pa(fault_ipa)?)),
         console,
         console_irq: guest_uart.map(|u| u.irq.intid()),

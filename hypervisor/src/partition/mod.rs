@@ -8,9 +8,9 @@
 //! its devices, and both stop at the same walls.
 
 pub mod build;
-pub mod watch;
 pub mod embedded;
 pub mod image;
+pub mod watch;
 
 use crate::arch::exception::{FaultStatus, TrapFrame};
 use crate::vcpu;
@@ -379,7 +379,11 @@ impl Partition {
                 self.boot.image_pa as *mut u8,
                 self.boot.image.len(),
             );
-            core::ptr::copy_nonoverlapping(self.boot.dtb.as_ptr(), self.boot.dtb_pa as *mut u8, self.boot.dtb.len());
+            core::ptr::copy_nonoverlapping(
+                self.boot.dtb.as_ptr(),
+                self.boot.dtb_pa as *mut u8,
+                self.boot.dtb.len(),
+            );
         }
         crate::arch::cache::clean_range(self.boot.image_pa, self.boot.image.len() as u64);
         crate::arch::cache::clean_range(self.boot.dtb_pa, self.boot.dtb.len() as u64);
@@ -407,7 +411,9 @@ fn all_stopped() {
 /// would (ESR_EL1, FAR_EL1, ELR_EL1, SPSR_EL1, then its vector). False if
 /// the guest has no vector table to take it.
 fn inject_external_abort(frame: &mut TrapFrame, instruction: bool, write: bool) -> bool {
-    use aarch64_cpu::registers::{Readable, Writeable, ELR_EL1, ESR_EL1, FAR_EL1, FAR_EL2, SPSR_EL1, VBAR_EL1};
+    use aarch64_cpu::registers::{
+        Readable, Writeable, ELR_EL1, ESR_EL1, FAR_EL1, FAR_EL2, SPSR_EL1, VBAR_EL1,
+    };
     let vbar = VBAR_EL1.get();
     if vbar == 0 {
         return false;

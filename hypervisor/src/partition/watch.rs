@@ -34,8 +34,18 @@ pub fn arm(dtb_start: u64, dtb_len: u64) {
     let text = crate::mem::image().text;
     WATCHED.call_once(|| {
         [
-            Watched { what: "code", start: text.start, len: text.end - text.start, digest: digest(text.start, text.end - text.start) },
-            Watched { what: "device tree", start: dtb_start, len: dtb_len, digest: digest(dtb_start, dtb_len) },
+            Watched {
+                what: "code",
+                start: text.start,
+                len: text.end - text.start,
+                digest: digest(text.start, text.end - text.start),
+            },
+            Watched {
+                what: "device tree",
+                start: dtb_start,
+                len: dtb_len,
+                digest: digest(dtb_start, dtb_len),
+            },
         ]
     });
 }
@@ -53,7 +63,12 @@ pub fn report() {
                 r.len
             );
         } else {
-            defmt::error!("hypervisor memory CHANGED: {=str} at {=u64:#x} ({=u64} bytes)", r.what, r.start, r.len);
+            defmt::error!(
+                "hypervisor memory CHANGED: {=str} at {=u64:#x} ({=u64} bytes)",
+                r.what,
+                r.start,
+                r.len
+            );
         }
     }
 }

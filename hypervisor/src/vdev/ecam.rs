@@ -93,7 +93,13 @@ pub struct VirtualEcam {
 
 impl VirtualEcam {
     /// The window of `ecam` (at `base`, `size` bytes) showing `functions`.
-    pub fn new(base: u64, size: u64, bus_start: u8, ecam: Ecam, functions: alloc::vec::Vec<Function>) -> Self {
+    pub fn new(
+        base: u64,
+        size: u64,
+        bus_start: u8,
+        ecam: Ecam,
+        functions: alloc::vec::Vec<Function>,
+    ) -> Self {
         Self { base, size, bus_start, ecam, functions }
     }
 

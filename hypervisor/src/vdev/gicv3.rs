@@ -162,9 +162,8 @@ impl VirtualGicV3 {
             o if (GICD_IPRIORITYR..GICD_IPRIORITYR + lines).contains(&o) => {
                 let first = (o - GICD_IPRIORITYR) as usize;
                 let p = self.priority.lock();
-                (0..usize::from(size.min(8))).fold(0u64, |acc, i| {
-                    acc | u64::from(p.get(first + i).copied().unwrap_or(0)) << (8 * i)
-                })
+                (0..usize::from(size.min(8)))
+                    .fold(0u64, |acc, i| acc | u64::from(p.get(first + i).copied().unwrap_or(0)) << (8 * i))
             }
             o if (GICD_ICFGR..GICD_ICFGR + lines / 4).contains(&o) => {
                 u64::from(self.icfgr.lock().get(((o - GICD_ICFGR) / 4) as usize).copied().unwrap_or(0))

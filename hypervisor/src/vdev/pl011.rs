@@ -69,7 +69,9 @@ impl VirtualPl011 {
             RIS => u64::from(self.rx_status()),
             MIS => u64::from(self.rx_status() & self.imsc()),
             o if CONTROL.contains(&o) => u64::from(self.control.lock()[((o - CONTROL.start) / 4) as usize]),
-            o if (ID_BASE..ID_BASE + 32).contains(&o) && o % 4 == 0 => u64::from(IDS[((o - ID_BASE) / 4) as usize]),
+            o if (ID_BASE..ID_BASE + 32).contains(&o) && o % 4 == 0 => {
+                u64::from(IDS[((o - ID_BASE) / 4) as usize])
+            }
             _ => 0,
         }
     }

@@ -47,11 +47,11 @@
 //! ```
 
 mod alloc;
+pub mod amd;
 mod error;
 mod gather;
 mod pool;
 mod prot;
-pub mod amd;
 pub mod vmsav8;
 pub mod x86;
 

@@ -91,7 +91,10 @@ const EDU_IRQ_TIMEOUT_MS: u64 = 1000;
 fn interrupt(host: &PcieHost, f: &pci::Function, edu: &Edu) -> Result<(), Failed> {
     let pin = ((f.read32(pci::INTERRUPT) >> 8) & 0xff) as u8;
     let Some(irq) = host.intx.as_ref().and_then(|m| m.route(f.bus, f.dev, f.func, pin)) else {
-        println!("dma-owner: FAIL: no interrupt-map entry for {f} INT{}", (b'A' + pin.saturating_sub(1)) as char);
+        println!(
+            "dma-owner: FAIL: no interrupt-map entry for {f} INT{}",
+            (b'A' + pin.saturating_sub(1)) as char
+        );
         return Err(Failed);
     };
     let intid = irq.intid();

@@ -156,7 +156,8 @@ const TEST_SGI: u32 = 3;
 /// Nonzero: secondaries wait for [`TEST_SGI`] before turning off.
 static SGI_TEST: AtomicU64 = AtomicU64::new(0);
 /// Per secondary: 1 once it acknowledged [`TEST_SGI`].
-static GOT_SGI: [AtomicU64; boot::MAX_SECONDARIES + 1] = [const { AtomicU64::new(0) }; boot::MAX_SECONDARIES + 1];
+static GOT_SGI: [AtomicU64; boot::MAX_SECONDARIES + 1] =
+    [const { AtomicU64::new(0) }; boot::MAX_SECONDARIES + 1];
 
 /// On a GICv3 guest: reads the distributor's GICD_TYPER and enables group 1
 /// in GICD_CTLR, as an OS does, and reports what it sees. True if GICv3.
