@@ -408,11 +408,17 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: if cfg!(miri) { 2 } else { 128 }, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
+    // Each case checks every page of a window larger than 1 GiB against the
+    // model: minutes per case under Miri. The unit tests run there instead.
+    #[cfg_attr(miri, ignore = "too slow under Miri; unit tests cover the unsafe table memory")]
     fn amd_model_3_levels(ops in proptest::collection::vec(op(), 1..40), defer in any::<bool>()) {
         run(3, defer, &ops);
     }
 
     #[test]
+    // Each case checks every page of a window larger than 1 GiB against the
+    // model: minutes per case under Miri. The unit tests run there instead.
+    #[cfg_attr(miri, ignore = "too slow under Miri; unit tests cover the unsafe table memory")]
     fn amd_model_4_levels(ops in proptest::collection::vec(op(), 1..24), defer in any::<bool>()) {
         run(4, defer, &ops);
     }
