@@ -288,6 +288,18 @@ fn build_one(
     let boot_cpu = *cfg.cpus.first().ok_or_else(|| fail("a partition without CPUs"))? as usize;
     let boot_mpidr = smp::mpidr_of(boot_cpu).ok_or_else(|| fail("boot CPU not online"))?;
     for d in &cfg.devices {
+        // The configuration may opt a device into bounce buffering, but
+        // partitions cannot use it yet: a passed-through device's DMA goes
+        // wherever its guest points it, so accepting it here would leave it
+        // unconfined. Refused until the bounce path exists.
+        if d.bounce {
+            defmt::error!(
+                "partition {=str}: device {=str} asks for bounce buffering, which partitions do not support yet: refused",
+                name,
+                d.name.as_str()
+            );
+            return Err(BuildError);
+        }
         match &d.kind {
             DeviceKind::Pci(b) => {
                 let (Some(host), Some(ecam), Some(bars)) = (host, ecam.as_ref(), bars.as_deref_mut()) else {
