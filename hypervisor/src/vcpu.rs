@@ -13,9 +13,7 @@ use crate::arch::exception::{ExceptionClass, FaultStatus, TrapFrame};
 use crate::partition::{self, Partition};
 use crate::vdev::mmio::Access;
 use crate::{gic, vgic, vpsci};
-use aarch64_cpu::registers::{
-    Readable, Writeable, CNTHCTL_EL2, ESR_EL2, FAR_EL2, HPFAR_EL2, MIDR_EL1, MPIDR_EL1,
-};
+use aarch64_cpu::registers::{Readable, Writeable, CNTHCTL_EL2, ESR_EL2, FAR_EL2, HPFAR_EL2, MIDR_EL1};
 use core::arch::asm;
 use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
@@ -251,9 +249,6 @@ pub fn park() -> ! {
     if let Some(m) = MAILBOX.get(me) {
         m.power.store(Power::Off as u8, Ordering::Release);
     }
-    if let Some((p, _)) = current() {
-        p.vcpu_stopped();
-    }
     idle(me)
 }
 
@@ -469,9 +464,4 @@ fn send_guest_sgi(p: &Partition, from: usize, value: u64) {
 pub fn irq() {
     crate::irq::handle();
     serve_requests();
-}
-
-/// The MPIDR of this CPU, for logs.
-pub fn mpidr() -> u64 {
-    MPIDR_EL1.get() & 0xff_00ff_ffff
 }

@@ -20,7 +20,7 @@ use boards::config::{Config, Console, DeviceKind, KernelSource};
 use boards::guest_dt::{self, GuestDt, GuestGic, IntxEntry, Reserved};
 use boards::platform::{Gic, PciSpace, Region, Trigger};
 use boards::Platform;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use iommu_common::addr::{Iova, PhysAddr};
 use iommu_common::pgtable::vmsav8::{Granule as PtGranule, S2Table, Stage2, TableConfig};
 use iommu_common::pgtable::{Access as PtAccess, IoPageTable, MemType, PoolAllocator, Prot};
@@ -557,7 +557,6 @@ fn build_one(
         gic: vgic,
         pci,
         stopped: AtomicBool::new(false),
-        running: AtomicUsize::new(0),
         limiter: RateLimiter::new(),
         dma_faults: AtomicU32::new(0),
     })

@@ -128,7 +128,6 @@ pub struct Partition {
     /// Its PCI functions.
     pub pci: Vec<AssignedPci>,
     stopped: AtomicBool,
-    running: AtomicUsize,
     /// Fault lines in the log.
     pub limiter: RateLimiter,
     /// SMMU faults of its devices so far.
@@ -337,11 +336,6 @@ impl Partition {
         }
     }
 
-    /// Called by a CPU of the partition as it parks.
-    pub fn vcpu_stopped(&self) {
-        self.running.fetch_sub(1, Ordering::AcqRel);
-    }
-
     /// SYSTEM_RESET: stops the other vCPUs, reloads the image and device
     /// tree, and starts vCPU 0 again. RAM is not cleared (as a warm reset).
     pub fn reset(&self) -> ! {
@@ -391,7 +385,6 @@ impl Partition {
 
     /// Starts vCPU 0 on its CPU.
     pub fn start(&self) {
-        self.running.fetch_add(1, Ordering::AcqRel);
         if let Err(e) = vcpu::post(self.cpus[0], self.index, 0, self.boot.entry, self.boot.dtb_ipa) {
             defmt::error!("partition {=str}: vCPU 0 not started: {}", self.name(), e);
         }
